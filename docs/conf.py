@@ -1,0 +1,30 @@
+"""Sphinx configuration for the redditvision docs (built with warnings as errors)."""
+
+from __future__ import annotations
+
+from importlib.metadata import version as _version
+
+project = "redditvision"
+author = "redditvision developers"
+copyright = "2026, redditvision developers"
+release = _version("redditvision")
+version = release
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.napoleon",
+    "sphinx.ext.viewcode",
+    "sphinx_click",
+]
+
+html_theme = "furo"
+html_title = f"redditvision {release}"
+exclude_patterns = ["_build"]
+
+autodoc_member_order = "bysource"
+autodoc_typehints = "description"
+autodoc_default_options = {"members": True, "show-inheritance": True}
+napoleon_google_docstring = True
+napoleon_numpy_docstring = False
+napoleon_use_ivar = True
+suppress_warnings = ["ref.python"]

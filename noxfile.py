@@ -1,0 +1,74 @@
+"""Developer sessions: ``nox -s tests lint typecheck docs benchmarks``.
+
+The sessions that need the package run in one shared virtual environment, ``.nox/dev``,
+built by the ``dev`` session from ``requirements-dev.txt`` (which pins the CPU build of
+torch), so torch and the Google clients are installed once, not once per session.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import nox
+
+nox.options.sessions = ["lint", "typecheck", "docs", "tests"]
+nox.options.reuse_venv = "yes"
+
+_BIN = "Scripts" if sys.platform == "win32" else "bin"
+DEV_BIN = os.path.join(".nox", "dev", _BIN)
+
+
+def _dev(session: nox.Session, tool: str, *args: str) -> None:
+    session.run(os.path.join(DEV_BIN, tool), *args, external=True)
+
+
+@nox.session(python=False)
+def dev(session: nox.Session) -> None:
+    """Create or update the shared environment .nox/dev with every dependency."""
+    if not os.path.exists(os.path.join(DEV_BIN, "python")):
+        session.run(sys.executable, "-m", "venv", os.path.join(".nox", "dev"))
+    _dev(session, "python", "-m", "pip", "install", "-q", "-U", "pip")
+    _dev(session, "python", "-m", "pip", "install", "-q", "-r", "requirements-dev.txt")
+
+
+@nox.session(python=False, requires=["dev"])
+def tests(session: nox.Session) -> None:
+    """Run the test suite (pytest), including the acceptance tests on ../shared/data."""
+    _dev(session, "python", "-m", "pytest", *session.posargs)
+
+
+@nox.session(python=False, requires=["dev"])
+def lint(session: nox.Session) -> None:
+    """Check style and common bugs with ruff."""
+    paths = ["src", "tests", "examples", "benchmarks", "noxfile.py", "docs/conf.py"]
+    _dev(session, "ruff", "check", *paths)
+    _dev(session, "ruff", "format", "--check", *paths)
+
+
+@nox.session(python=False, requires=["dev"])
+def typecheck(session: nox.Session) -> None:
+    """Check types with mypy --strict over the package and the public-API typing test."""
+    _dev(session, "mypy", "--strict", "src/redditvision", "tests/typing")
+
+
+@nox.session(python=False, requires=["dev"])
+def docs(session: nox.Session) -> None:
+    """Build the Sphinx docs with warnings as errors."""
+    _dev(
+        session,
+        "sphinx-build",
+        "-W",
+        "--keep-going",
+        "-q",
+        "-b",
+        "html",
+        "docs",
+        "docs/_build/html",
+    )
+
+
+@nox.session(python=False, requires=["dev"])
+def benchmarks(session: nox.Session) -> None:
+    """Run every benchmark and write the table into docs/performance.rst."""
+    _dev(session, "python", "-m", "benchmarks", *session.posargs)

@@ -1,0 +1,102 @@
+"""redditvision: build custom image classifiers from Reddit.
+
+Collect submissions of a subreddit, download their images safely, label and split them,
+write the dataset to Cloud Storage or a local folder, train on Vertex AI AutoML, legacy
+AutoML or on this machine, classify new images, and compare the custom model with a generic
+labeler. The public names are re-exported here; submodules starting with ``_`` are private.
+"""
+
+import importlib.metadata as _metadata
+
+from redditvision.classify import Classifier, PredictionBackend, Predictor
+from redditvision.errors import (
+    ComparisonError,
+    ConfigError,
+    DatasetError,
+    DownloadError,
+    ListingFormatError,
+    MissingDependencyError,
+    ModelFormatError,
+    PredictionError,
+    RedditVisionError,
+    SourceError,
+    StorageError,
+    TrainingError,
+    UnsafeURLError,
+)
+from redditvision.models import (
+    DatasetLocation,
+    Evaluation,
+    GenericLabel,
+    ImagePost,
+    ImageRecord,
+    LabeledDataset,
+    LabeledImage,
+    LabelMetrics,
+    MediaItem,
+    MediaKind,
+    Misclassified,
+    MLUse,
+    Prediction,
+    RecordStatus,
+    SkippedMedia,
+    ThresholdMetrics,
+    TrainedModel,
+    TrainingBudget,
+)
+from redditvision.retry import DEFAULT, RetryPolicy, is_transient, parse_retry_after
+from redditvision.training import AutoMLTrainer, TrainingBackend
+from redditvision.vision import GenericLabeler, ImageLabels
+
+# -- more public names are added below by each step's module --
+
+try:
+    __version__ = _metadata.version("redditvision")
+except _metadata.PackageNotFoundError:  # pragma: no cover - source tree, not installed
+    __version__ = "0.0.0"
+
+__all__ = [
+    "DEFAULT",
+    "AutoMLTrainer",
+    "Classifier",
+    "ComparisonError",
+    "ConfigError",
+    "DatasetError",
+    "DatasetLocation",
+    "DownloadError",
+    "Evaluation",
+    "GenericLabel",
+    "GenericLabeler",
+    "ImageLabels",
+    "ImagePost",
+    "ImageRecord",
+    "LabelMetrics",
+    "LabeledDataset",
+    "LabeledImage",
+    "ListingFormatError",
+    "MLUse",
+    "MediaItem",
+    "MediaKind",
+    "Misclassified",
+    "MissingDependencyError",
+    "ModelFormatError",
+    "Prediction",
+    "PredictionBackend",
+    "PredictionError",
+    "Predictor",
+    "RecordStatus",
+    "RedditVisionError",
+    "RetryPolicy",
+    "SkippedMedia",
+    "SourceError",
+    "StorageError",
+    "ThresholdMetrics",
+    "TrainedModel",
+    "TrainingBackend",
+    "TrainingBudget",
+    "TrainingError",
+    "UnsafeURLError",
+    "__version__",
+    "is_transient",
+    "parse_retry_after",
+]

@@ -1,0 +1,259 @@
+"""``Classifier``: predictions from a trained model on any backend, in one result type.
+
+A backend's :class:`PredictionBackend` opens a :class:`Predictor` for a
+:class:`~redditvision.models.TrainedModel` (loading a model folder, or deploying a cloud model
+to an endpoint). ``Classifier`` turns every accepted image input into encoded bytes, batches
+them, and returns :class:`~redditvision.models.Prediction` lists sorted best first, with labels
+in the user's original names.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Protocol, Union, runtime_checkable
+
+from PIL import Image
+
+from redditvision.errors import ConfigError, PredictionError
+from redditvision.models import Prediction, TrainedModel
+
+__all__ = ["Classifier", "ImageInput", "PredictionBackend", "Predictor", "read_image_bytes"]
+
+ImageInput = Union[str, "os.PathLike[str]", bytes, Image.Image]
+"""An image given as a file path, encoded bytes (JPEG, PNG, ...), or a Pillow image."""
+
+
+def read_image_bytes(image: ImageInput) -> bytes:
+    """Return the encoded bytes of an image input.
+
+    Args:
+        image: A path (``str`` or ``os.PathLike``), encoded bytes, or a Pillow image (encoded
+            as PNG).
+
+    Returns:
+        The bytes.
+
+    Raises:
+        PredictionError: The path does not exist or cannot be read.
+    """
+    if isinstance(image, bytes):
+        return image
+    if isinstance(image, Image.Image):
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        return buffer.getvalue()
+    path = Path(image)
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise PredictionError(f"cannot read image {path}: {exc.strerror or exc}") from exc
+
+
+@runtime_checkable
+class Predictor(Protocol):
+    """A model ready to answer: a loaded folder or a deployed endpoint."""
+
+    def predict(
+        self,
+        images: Sequence[bytes],
+        *,
+        confidence_threshold: float = 0.0,
+        max_predictions: int | None = None,
+    ) -> list[list[Prediction]]:
+        """Predict labels for encoded images.
+
+        Args:
+            images: Encoded image bytes, any format Pillow reads.
+            confidence_threshold: Drop predictions scored below this, in ``[0, 1]``.
+            max_predictions: Keep at most this many per image, or None for all.
+
+        Returns:
+            One list per image, in input order, each sorted by score descending.
+
+        Raises:
+            PredictionError: The model could not answer.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release the model; undeploy what this predictor deployed. Safe to call twice."""
+        ...
+
+
+@runtime_checkable
+class PredictionBackend(Protocol):
+    """A backend that can open a :class:`Predictor` for a trained model."""
+
+    name: str
+
+    def open_predictor(self, model: TrainedModel, *, deploy: bool = True) -> Predictor:
+        """Open a predictor for ``model``.
+
+        Args:
+            model: The model handle.
+            deploy: Cloud backends: deploy the model to an endpoint when it is not deployed
+                yet (the predictor then undeploys it on close).
+
+        Returns:
+            The predictor.
+        """
+        ...
+
+
+class Classifier:
+    """Classify images with a trained model from any backend.
+
+    Args:
+        model: The model handle, or for the local backend the model folder's path.
+        backend: Keyword-only. The backend that opens the model; default: the local backend
+            for local models. Cloud models need their backend, e.g.
+            ``VertexAutoMLBackend.from_env(...)``.
+        deploy: Cloud backends: deploy the model if needed (and undeploy on close).
+        batch_size: Images per request in :meth:`predict_many` (default 32).
+
+    Raises:
+        ConfigError: No backend was given for a cloud model.
+
+    Example:
+        >>> with Classifier("models/bmw") as classifier:  # doctest: +SKIP
+        ...     print(classifier.predict("z4.jpg")[0].label)
+    """
+
+    def __init__(
+        self,
+        model: TrainedModel | str | os.PathLike[str],
+        *,
+        backend: PredictionBackend | None = None,
+        deploy: bool = True,
+        batch_size: int = 32,
+    ) -> None:
+        if not isinstance(model, TrainedModel):
+            model = TrainedModel(backend="local", resource=str(Path(model)))
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
+        if backend is None:
+            if model.backend != "local":
+                raise ConfigError(
+                    f"a {model.backend!r} model needs its backend: pass "
+                    "Classifier(model, backend=...) built with from_env()"
+                )
+            from redditvision.backends.local import LocalBackend
+
+            backend = LocalBackend()
+        self.model = model
+        self.backend = backend
+        self.batch_size = batch_size
+        self._predictor: Predictor | None = None
+        self._deploy = deploy
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"Classifier(model={self.model.resource!r}, backend={self.backend.name!r})"
+
+    @property
+    def predictor(self) -> Predictor:
+        """The open predictor (opened on first use)."""
+        if self._closed:
+            raise PredictionError("this Classifier is closed")
+        if self._predictor is None:
+            self._predictor = self.backend.open_predictor(self.model, deploy=self._deploy)
+        return self._predictor
+
+    def predict(
+        self,
+        image: ImageInput,
+        *,
+        confidence_threshold: float = 0.0,
+        max_predictions: int | None = None,
+    ) -> list[Prediction]:
+        """Predict the labels of one image.
+
+        Args:
+            image: A path, encoded bytes or a Pillow image.
+            confidence_threshold: Drop predictions scored below this (default 0.0, like
+                Vertex AI's ``confidenceThreshold``).
+            max_predictions: Keep at most this many (default all; Vertex AI's
+                ``maxPredictions``).
+
+        Returns:
+            Predictions sorted by score, best first, labels in the user's names.
+
+        Raises:
+            PredictionError: The image cannot be read or the model cannot answer.
+        """
+        return self.predict_many(
+            [image], confidence_threshold=confidence_threshold, max_predictions=max_predictions
+        )[0]
+
+    def predict_many(
+        self,
+        images: Iterable[ImageInput],
+        *,
+        confidence_threshold: float = 0.0,
+        max_predictions: int | None = None,
+    ) -> list[list[Prediction]]:
+        """Predict the labels of many images, ``batch_size`` at a time.
+
+        Args:
+            images: Paths, encoded bytes or Pillow images.
+            confidence_threshold: Drop predictions scored below this (default 0.0).
+            max_predictions: Keep at most this many per image (default all).
+
+        Returns:
+            One list per image, in input order; an empty input gives an empty list.
+
+        Raises:
+            PredictionError: An image cannot be read or the model cannot answer.
+            ConfigError: ``confidence_threshold`` is outside ``[0, 1]`` or
+                ``max_predictions`` is below 1.
+        """
+        if not 0.0 <= confidence_threshold <= 1.0:
+            raise ConfigError(f"confidence_threshold must be in [0, 1], got {confidence_threshold}")
+        if max_predictions is not None and max_predictions < 1:
+            raise ConfigError(f"max_predictions must be at least 1, got {max_predictions}")
+        results: list[list[Prediction]] = []
+        batch: list[bytes] = []
+        for image in images:
+            batch.append(read_image_bytes(image))
+            if len(batch) == self.batch_size:
+                results.extend(
+                    self.predictor.predict(
+                        batch,
+                        confidence_threshold=confidence_threshold,
+                        max_predictions=max_predictions,
+                    )
+                )
+                batch = []
+        if batch:
+            results.extend(
+                self.predictor.predict(
+                    batch,
+                    confidence_threshold=confidence_threshold,
+                    max_predictions=max_predictions,
+                )
+            )
+        return results
+
+    def close(self) -> None:
+        """Close the predictor (undeploying what it deployed); safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._predictor is not None:
+            self._predictor.close()
+            self._predictor = None
+
+    def __enter__(self) -> Classifier:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,114 @@
+"""Helpers shared by the command modules: console, errors, JSON output, progress bars."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from redditvision.errors import RedditVisionError
+
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_FAILED",
+    "echo_json",
+    "err_console",
+    "handle_errors",
+    "progress",
+    "setup_logging",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_BAD_INPUT = 2
+"""Exit status for bad input or configuration (click uses 2 for usage errors too)."""
+EXIT_FAILED = 1
+"""Exit status for a failure while working."""
+
+err_console = Console(stderr=True)
+"""Rich console on standard error: summaries, tables and progress go here, data to stdout."""
+
+
+def setup_logging(verbose: int) -> None:
+    """Configure logging for the command line (library code never does this).
+
+    Args:
+        verbose: 0 for warnings, 1 for info, 2 or more for debug.
+    """
+    level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(
+        level=level,
+        format="%(message)s",
+        handlers=[RichHandler(console=err_console, show_path=False, rich_tracebacks=False)],
+        force=True,
+    )
+
+
+def echo_json(obj: Any) -> None:
+    """Print one JSON object on one line to standard output.
+
+    Args:
+        obj: JSON-serializable value.
+    """
+    click.echo(json.dumps(obj, ensure_ascii=False, sort_keys=False, default=str))
+
+
+def handle_errors(fn: F) -> F:
+    """Turn redditvision errors into a one-line message and a non-zero exit status.
+
+    Bad input (``ValueError`` subclasses of :class:`RedditVisionError`) exits with 2, other
+    failures with 1. Tracebacks are shown only with ``-vv``.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except RedditVisionError as exc:
+            logging.getLogger("redditvision").debug("error", exc_info=True)
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(EXIT_BAD_INPUT if isinstance(exc, ValueError) else EXIT_FAILED)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@contextmanager
+def progress(*, disable: bool = False) -> Iterator[Progress]:
+    """A rich progress display on standard error (hidden when not a terminal).
+
+    Args:
+        disable: Force it off (e.g. with ``--json-summary``).
+
+    Yields:
+        The ``rich.progress.Progress``; add tasks with ``add_task``.
+    """
+    display = Progress(
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        disable=disable or not err_console.is_terminal,
+        transient=False,
+    )
+    with display:
+        yield display
