@@ -1,0 +1,1 @@
+"""In-process fakes of the Google services the backends talk to, on 127.0.0.1."""
