@@ -1,0 +1,289 @@
+"""Offline sources: saved Reddit listing JSON files and NDJSON submission dumps."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+import zstandard
+
+from redditvision.errors import ListingFormatError, SourceError
+from redditvision.models import ImagePost
+from redditvision.reddit._posts import CollectStats, PostFilters, _Collector
+
+__all__ = ["DumpFileSource", "ListingFileSource"]
+
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_GZIP_MAGIC = b"\x1f\x8b"
+# Pushshift-style dumps are compressed with a 2 GiB window (zstd --long=31); the
+# decompressor refuses such frames unless told it may use that much.
+_ZSTD_MAX_WINDOW = 2**31
+
+
+def _paths(paths: Iterable[str | os.PathLike[str]]) -> tuple[Path, ...]:
+    if isinstance(paths, str | os.PathLike):
+        return (Path(paths),)
+    return tuple(Path(path) for path in paths)
+
+
+class _FileSource:
+    def __init__(
+        self, paths: Iterable[str | os.PathLike[str]], *, filters: PostFilters | None = None
+    ) -> None:
+        self.paths = _paths(paths)
+        self.filters = filters if filters is not None else PostFilters()
+        self.stats = CollectStats()
+        self._closed = False
+
+    @property
+    def errors(self) -> list[str]:
+        """Input problems that did not stop the run, ``"file:line: message"`` each."""
+        return self.stats.errors
+
+    def close(self) -> None:
+        """Release nothing held between calls; safe to call twice."""
+        self._closed = True
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        names = ", ".join(str(path) for path in self.paths)
+        return f"{type(self).__name__}([{names}], filters={self.filters!r})"
+
+
+class ListingFileSource(_FileSource):
+    """Submissions from saved Reddit ``Listing`` JSON files, as ``.json`` endpoints send them.
+
+    A file may hold one listing (``{"kind": "Listing", "data": {"children": [...]}}``, e.g.
+    ``https://www.reddit.com/r/NAME/top.json?limit=100``), a JSON array of listings (the
+    ``/comments/ID.json`` endpoint returns the submission listing and the comment listing),
+    or several listing objects one after another (pages saved into one file). Children of
+    kinds other than ``t3`` (comments, ``more``) are ignored. Files are read one at a time
+    and each listing page holds at most 100 children (Reddit's page size), so memory stays
+    bounded.
+
+    Args:
+        paths: The listing files, read in order. One path (str or path-like) also works.
+        filters: Which posts and media to keep (default :class:`PostFilters`: NSFW,
+            stickied and removed posts excluded, posts without images not yielded).
+
+    Attributes:
+        stats: :class:`CollectStats` accumulated over every :meth:`submissions` call.
+    """
+
+    def submissions(self) -> Iterator[ImagePost]:
+        """Stream the kept posts of every file, in file and listing order.
+
+        Yields:
+            One :class:`~redditvision.models.ImagePost` per kept submission.
+
+        Raises:
+            ListingFormatError: A file is not JSON or not a Reddit listing (raised when
+                that file is reached; the posts of earlier files were already yielded).
+            SourceError: A file cannot be read.
+        """
+        collector = _Collector(self.filters, self.stats)
+        for path in self.paths:
+            for position, data in self._children(path):
+                post = collector.take(data, f"{path}: child {position}")
+                if post is not None:
+                    yield post
+
+    def _children(self, path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
+        try:
+            raw = _open_decompressed(path).read()
+        except OSError as exc:
+            raise SourceError(f"cannot read listing file {path}: {exc}") from exc
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ListingFormatError(
+                f"{path} is not a Reddit listing: not UTF-8 text ({exc.reason} at byte "
+                f"{exc.start}); save the response of a .json endpoint"
+            ) from exc
+        listings: list[Mapping[str, Any]] = []
+        for value in _json_values(text, path):
+            listings.extend(_listings_in(value, path))
+        if not listings:
+            raise ListingFormatError(
+                f"{path} is not a Reddit listing: the file is empty; expected "
+                '{"kind": "Listing", "data": {"children": [...]}}'
+            )
+        position = 0
+        for listing in listings:
+            for child in listing["data"]["children"]:
+                position += 1
+                if not isinstance(child, Mapping) or child.get("kind") != "t3":
+                    continue
+                data = child.get("data")
+                if isinstance(data, Mapping):
+                    yield position, data
+                else:
+                    self.stats.posts_seen += 1
+                    _Collector(self.filters, self.stats).error(
+                        f"{path}: child {position}", "t3 child without a 'data' object"
+                    )
+
+
+def _json_values(text: str, path: Path) -> Iterator[Any]:
+    decoder = json.JSONDecoder()
+    index = 0
+    length = len(text)
+    while True:
+        while index < length and text[index].isspace():
+            index += 1
+        if index >= length:
+            return
+        try:
+            value, index = decoder.raw_decode(text, index)
+        except json.JSONDecodeError as exc:
+            raise ListingFormatError(
+                f"{path} is not a Reddit listing: invalid JSON at line {exc.lineno} column "
+                f"{exc.colno} ({exc.msg}); save the response of a .json endpoint unchanged"
+            ) from exc
+        yield value
+
+
+def _listings_in(value: Any, path: Path) -> list[Mapping[str, Any]]:
+    if isinstance(value, list):
+        found: list[Mapping[str, Any]] = []
+        for element in value:
+            found.extend(_listings_in(element, path))
+        return found
+    if (
+        isinstance(value, Mapping)
+        and value.get("kind") == "Listing"
+        and isinstance(value.get("data"), Mapping)
+        and isinstance(value["data"].get("children"), list)
+    ):
+        return [value]
+    if isinstance(value, Mapping):
+        got = f"a JSON object with kind {value.get('kind')!r} and keys {sorted(value)[:8]}"
+    else:
+        got = f"a JSON {type(value).__name__}"
+    raise ListingFormatError(
+        f"{path} is not a Reddit listing: got {got}; expected "
+        '{"kind": "Listing", "data": {"children": [...]}} as returned by e.g. '
+        "https://www.reddit.com/r/NAME/top.json (use DumpFileSource / --dump for NDJSON)"
+    )
+
+
+class DumpFileSource(_FileSource):
+    """Submissions from NDJSON dumps: one submission JSON object per line.
+
+    Each line is either a submission's fields (Pushshift / Arctic Shift dumps) or a ``t3``
+    thing (``{"kind": "t3", "data": {...}}``). Files may be plain, zstandard-compressed
+    (``.zst``, windows up to 2 GiB as Pushshift's ``--long=31``) or gzip-compressed; the
+    format is sniffed from the first bytes, not the name. Files are streamed line by line.
+
+    A malformed line (not JSON, not an object, no id) is recorded in :attr:`errors` with
+    its file and line number, logged as a warning, and the rest of the file is still read.
+    A file none of whose lines is a submission raises :class:`ListingFormatError`.
+
+    Args:
+        paths: The dump files, read in order. One path (str or path-like) also works.
+        filters: Which posts and media to keep (default :class:`PostFilters`).
+
+    Attributes:
+        stats: :class:`CollectStats` accumulated over every :meth:`submissions` call.
+    """
+
+    def submissions(self) -> Iterator[ImagePost]:
+        """Stream the kept posts of every dump, in file and line order.
+
+        Yields:
+            One :class:`~redditvision.models.ImagePost` per kept submission.
+
+        Raises:
+            ListingFormatError: A file has no valid submission line at all.
+            SourceError: A file cannot be read or decompressed.
+        """
+        collector = _Collector(self.filters, self.stats)
+        for path in self.paths:
+            good = 0
+            first_error: str | None = None
+            try:
+                stream = _open_decompressed(path)
+            except OSError as exc:
+                raise SourceError(f"cannot read dump file {path}: {exc}") from exc
+            with stream:
+                for number, line in _numbered_lines(stream, path):
+                    where = f"{path}:{number}"
+                    data, problem = _parse_line(line)
+                    if data is None:
+                        if problem is None:
+                            continue
+                        collector.error(where, problem)
+                        first_error = first_error or f"line {number}: {problem}"
+                        continue
+                    errors_before = len(self.stats.errors)
+                    post = collector.take(data, where)
+                    if len(self.stats.errors) == errors_before:
+                        good += 1
+                    elif first_error is None:
+                        first_error = self.stats.errors[-1]
+                    if post is not None:
+                        yield post
+            if good == 0 and first_error is not None:
+                raise ListingFormatError(
+                    f"{path} is not an NDJSON submission dump: no line is a submission "
+                    f"({first_error}); expected one JSON object per line"
+                )
+
+
+def _numbered_lines(stream: IO[bytes], path: Path) -> Iterator[tuple[int, bytes]]:
+    number = 0
+    try:
+        for number, line in enumerate(stream, start=1):
+            yield number, line
+    except (OSError, EOFError, zstandard.ZstdError) as exc:
+        raise SourceError(
+            f"cannot decompress {path} after line {number}: {exc}; is the file truncated?"
+        ) from exc
+
+
+def _parse_line(line: bytes) -> tuple[Mapping[str, Any] | None, str | None]:
+    stripped = line.strip()
+    if not stripped:
+        return None, None
+    try:
+        value = json.loads(stripped)
+    except UnicodeDecodeError as exc:
+        return None, f"not UTF-8 ({exc.reason})"
+    except json.JSONDecodeError as exc:
+        return None, f"malformed JSON ({exc.msg} at column {exc.colno})"
+    if not isinstance(value, Mapping):
+        return None, f"expected a JSON object, got a JSON {type(value).__name__}"
+    kind = value.get("kind")
+    if isinstance(kind, str) and isinstance(value.get("data"), Mapping):
+        if kind != "t3":
+            return None, f"not a submission (kind {kind!r})"
+        return value["data"], None
+    return value, None
+
+
+def _open_decompressed(path: Path) -> IO[bytes]:
+    handle = open(path, "rb")  # noqa: SIM115 - returned, closed by the caller
+    try:
+        magic = handle.peek(4)[:4] if isinstance(handle, io.BufferedReader) else b""
+        if magic.startswith(_ZSTD_MAGIC):
+            reader = zstandard.ZstdDecompressor(max_window_size=_ZSTD_MAX_WINDOW).stream_reader(
+                handle, closefd=True
+            )
+            return io.BufferedReader(reader)
+        if magic.startswith(_GZIP_MAGIC):
+            handle.close()
+            return gzip.open(path, "rb")  # type: ignore[return-value] # GzipFile reads bytes
+    except BaseException:
+        handle.close()
+        raise
+    return handle
