@@ -8,6 +8,7 @@ labeler. The public names are re-exported here; submodules starting with ``_`` a
 
 import importlib.metadata as _metadata
 
+from redditvision.backends.automl import AutoMLShutdownWarning, LegacyAutoMLBackend
 from redditvision.classify import Classifier, PredictionBackend, Predictor
 from redditvision.errors import (
     ComparisonError,
@@ -57,6 +58,7 @@ except _metadata.PackageNotFoundError:  # pragma: no cover - source tree, not in
 
 __all__ = [
     "DEFAULT",
+    "AutoMLShutdownWarning",
     "AutoMLTrainer",
     "Classifier",
     "ComparisonError",
@@ -73,6 +75,7 @@ __all__ = [
     "LabelMetrics",
     "LabeledDataset",
     "LabeledImage",
+    "LegacyAutoMLBackend",
     "ListingFormatError",
     "MLUse",
     "MediaItem",
