@@ -1,0 +1,779 @@
+"""Write a labeled dataset where a backend trains from it: Cloud Storage or a local folder.
+
+Both writers use one layout, content-addressed so that a re-run is cheap and a dataset
+location never points at a missing image::
+
+    {prefix}/{label}/{sha256}.{ext}     the images (service label folders)
+    {prefix}/label_map.json             service label -> the user's original label
+    {prefix}/import.csv                 the import file (name per format), written last
+
+:class:`GcsDatasetWriter` uploads with ``google.cloud.storage.transfer_manager`` (a thread
+pool), skips objects whose MD5 already matches, creates new objects with
+``if_generation_match=0`` (so a retried upload can never overwrite another writer's
+object) and writes the import file only after every image is in the bucket.
+:class:`LocalDatasetWriter` writes the same layout on disk with ``file://`` URIs, copying
+each file atomically (temporary name, then rename).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import mimetypes
+import os
+import shutil
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import attrs
+
+from redditvision._google import is_transient_google, translate_google
+from redditvision.dataset import IMPORT_FILE_NAMES, IMPORT_FORMATS, render_import_file
+from redditvision.errors import ConfigError, DatasetError, StorageError
+from redditvision.models import DatasetLocation, LabeledDataset, LabeledImage
+from redditvision.retry import DEFAULT, RetryArg, RetryPolicy, call_with_retry, resolve_retry
+
+if TYPE_CHECKING:
+    from google.cloud import storage
+
+__all__ = [
+    "DEFAULT_STORAGE_RETRY",
+    "DatasetWriter",
+    "GcsDatasetWriter",
+    "LocalDatasetWriter",
+    "ProgressCallback",
+    "UploadResult",
+]
+
+logger = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[int, int], None]
+"""Called as ``progress(done, total)`` in images, after each batch (skipped ones count)."""
+
+DEFAULT_STORAGE_RETRY = RetryPolicy(on=is_transient_google, attempts=5, timeout=300.0)
+"""Retry of idempotent Cloud Storage calls: 5 attempts within 300 s, on 408/429/5xx and
+connection errors (the google-cloud-storage retry is turned off underneath: one layer)."""
+
+_GCS_FORMATS = ("vertex_csv", "vertex_jsonl", "automl_csv")
+
+
+@runtime_checkable
+class DatasetWriter(Protocol):
+    """Writes a dataset's images and import file; both writers here implement it."""
+
+    def write(self, dataset: LabeledDataset, *, import_format: str = ...) -> DatasetLocation:
+        """Write the images, then the import file.
+
+        Args:
+            dataset: The labeled (and usually split) dataset.
+            import_format: One of :data:`~redditvision.dataset.IMPORT_FORMATS`.
+
+        Returns:
+            Where the dataset lives.
+        """
+        ...
+
+
+@attrs.frozen(kw_only=True)
+class UploadResult:
+    """What one write did.
+
+    Attributes:
+        location: Where the dataset lives (its import file lists only written images).
+        uploaded: Images written by this run.
+        skipped_unchanged: Images already there with the same checksum.
+        bytes: Bytes of image data written by this run.
+        failed: ``(image path, reason)`` of images that could not be written; they are
+            left out of the import file.
+    """
+
+    location: DatasetLocation
+    uploaded: int
+    skipped_unchanged: int
+    bytes: int
+    failed: tuple[tuple[str, str], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the summary the CLI prints with ``--json-summary``.
+
+        Returns:
+            ``{"uploaded", "skipped_unchanged", "bytes", "failed", "images", "labels",
+            "uri", "import_file", "import_format"}``.
+        """
+        return {
+            "uploaded": self.uploaded,
+            "skipped_unchanged": self.skipped_unchanged,
+            "bytes": self.bytes,
+            "failed": [{"path": path, "reason": reason} for path, reason in self.failed],
+            "images": self.location.images,
+            "labels": list(self.location.labels),
+            "uri": self.location.uri,
+            "import_file": self.location.import_file_uri,
+            "import_format": self.location.import_format,
+        }
+
+
+@attrs.define
+class _Item:
+    image: LabeledImage
+    name: str
+    size: int
+    md5: str
+    content_type: str
+
+
+def _digest(path: Path) -> tuple[str, str, int]:
+    sha = hashlib.sha256()
+    md5 = hashlib.md5(usedforsecurity=False)
+    size = 0
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            sha.update(chunk)
+            md5.update(chunk)
+            size += len(chunk)
+    return sha.hexdigest(), base64.b64encode(md5.digest()).decode("ascii"), size
+
+
+def _extension(path: Path) -> str:
+    ext = path.suffix.lower().lstrip(".")
+    return {"jpeg": "jpg", "tif": "tiff"}.get(ext, ext) or "bin"
+
+
+def _prepare(dataset: LabeledDataset, prefix: str) -> tuple[list[_Item], list[tuple[str, str]]]:
+    """Hash every image and name its object; unreadable files go to the failures."""
+    if not dataset.images:
+        raise DatasetError("the dataset is empty; nothing to write (label some images first)")
+    items: list[_Item] = []
+    failed: list[tuple[str, str]] = []
+    for image in dataset.images:
+        try:
+            sha, md5, size = _digest(image.path)
+        except OSError as exc:
+            failed.append((str(image.path), f"cannot read: {exc.strerror or exc}"))
+            logger.warning("left out %s: cannot read it (%s)", image.path, exc)
+            continue
+        ext = _extension(image.path)
+        name = "/".join(part for part in (prefix, image.label, f"{sha}.{ext}") if part)
+        content_type = mimetypes.guess_type(f"x.{ext}")[0] or "application/octet-stream"
+        items.append(
+            _Item(
+                image=attrs.evolve(image, sha256=sha),
+                name=name,
+                size=size,
+                md5=md5,
+                content_type=content_type,
+            )
+        )
+    return items, failed
+
+
+def _label_map_json(dataset: LabeledDataset) -> str:
+    mapping = dict(dataset.label_map) or {label: label for label in dataset.labels}
+    return json.dumps(mapping, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+
+
+class GcsDatasetWriter:
+    """Uploads a dataset to a Cloud Storage bucket and writes its import file.
+
+    Object names are ``{prefix}/{label}/{sha256}.{ext}`` with the content type from the
+    extension. A run lists the objects under the prefix once, skips those whose MD5
+    matches, uploads the rest in batches through
+    ``transfer_manager.upload_many`` (threads) with ``if_generation_match=0``, and only
+    then writes ``label_map.json`` and the import file. A run that is killed, or whose
+    connection drops, leaves no import file pointing at missing images; running it again
+    uploads only what is missing.
+
+    Args:
+        client: The ``google.cloud.storage.Client`` (injected; see :meth:`from_env`).
+        bucket: Bucket name, without ``gs://``.
+        prefix: Object name prefix, without leading or trailing ``/`` (default
+            ``"redditvision"``); ``""`` writes at the bucket root.
+        retry: Policy for idempotent calls (listing, conditional uploads, the import
+            file); :data:`~redditvision.retry.DEFAULT` is :data:`DEFAULT_STORAGE_RETRY`,
+            ``None`` disables retries.
+        max_workers: Upload threads (default 8; transfer_manager's own default is 8).
+        batch_size: Images per ``upload_many`` call (default 64); progress is reported
+            and transient failures retried per batch.
+        timeout: Seconds per HTTP request (default 60).
+    """
+
+    def __init__(
+        self,
+        *,
+        client: storage.Client,
+        bucket: str,
+        prefix: str = "redditvision",
+        retry: RetryArg = DEFAULT,
+        max_workers: int = 8,
+        batch_size: int = 64,
+        timeout: float | None = 60.0,
+    ) -> None:
+        bucket = bucket.removeprefix("gs://").strip("/")
+        if not bucket or "/" in bucket:
+            raise ConfigError(
+                f"bucket {bucket!r} is not a bucket name; give the name alone, e.g. my-bucket, "
+                "and the folder with prefix="
+            )
+        self._client = client
+        self._bucket_name = bucket
+        self._prefix = prefix.strip("/")
+        self._retry = resolve_retry(retry, DEFAULT_STORAGE_RETRY)
+        self._max_workers = max_workers
+        self._batch_size = max(1, batch_size)
+        self._timeout = timeout
+        self._owns_client = False
+        self._closed = False
+
+    @classmethod
+    def from_env(
+        cls,
+        *,
+        bucket: str,
+        prefix: str = "redditvision",
+        project: str | None = None,
+        retry: RetryArg = DEFAULT,
+    ) -> GcsDatasetWriter:
+        """Build a writer with a client from Application Default Credentials.
+
+        ``google.cloud.storage.Client`` honours ``STORAGE_EMULATOR_HOST`` (with its
+        ``http://`` scheme, e.g. ``http://127.0.0.1:9023``): it then talks to the
+        emulator with anonymous credentials.
+
+        Args:
+            bucket: Bucket name.
+            prefix: Object name prefix (default ``"redditvision"``).
+            project: Google Cloud project, default from the environment.
+            retry: Retry policy (see the class).
+
+        Returns:
+            The writer; it closes its client on :meth:`close`.
+
+        Raises:
+            ConfigError: No credentials were found (run ``gcloud auth
+                application-default login`` or set ``GOOGLE_APPLICATION_CREDENTIALS``).
+        """
+        from google.auth import exceptions as auth_exceptions
+        from google.cloud import storage
+
+        emulator = os.environ.get("STORAGE_EMULATOR_HOST")
+        if emulator and not emulator.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"STORAGE_EMULATOR_HOST={emulator!r} needs a scheme, e.g. http://{emulator}"
+            )
+        try:
+            client = storage.Client(project=project)
+        except auth_exceptions.DefaultCredentialsError as exc:
+            raise ConfigError(
+                "no Google Cloud credentials found; run `gcloud auth application-default "
+                "login` or set GOOGLE_APPLICATION_CREDENTIALS"
+            ) from exc
+        writer = cls(client=client, bucket=bucket, prefix=prefix, retry=retry)
+        writer._owns_client = True
+        return writer
+
+    @property
+    def uri(self) -> str:
+        """The dataset root, ``gs://bucket/prefix``."""
+        return f"gs://{self._bucket_name}/{self._prefix}".rstrip("/")
+
+    def __repr__(self) -> str:
+        return f"GcsDatasetWriter(uri={self.uri!r})"
+
+    def close(self) -> None:
+        """Close the client when this writer built it (:meth:`from_env`); safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._owns_client:
+            self._client.close()
+
+    def __enter__(self) -> GcsDatasetWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def write(
+        self,
+        dataset: LabeledDataset,
+        *,
+        import_format: str = "vertex_csv",
+        extra_formats: Sequence[str] = (),
+        progress: ProgressCallback | None = None,
+        retry: RetryArg = DEFAULT,
+    ) -> DatasetLocation:
+        """Upload the images, then the import file; see :meth:`upload`.
+
+        Returns:
+            Where the dataset lives.
+        """
+        return self.upload(
+            dataset,
+            import_format=import_format,
+            extra_formats=extra_formats,
+            progress=progress,
+            retry=retry,
+        ).location
+
+    def upload(
+        self,
+        dataset: LabeledDataset,
+        *,
+        import_format: str = "vertex_csv",
+        extra_formats: Sequence[str] = (),
+        progress: ProgressCallback | None = None,
+        retry: RetryArg = DEFAULT,
+    ) -> UploadResult:
+        """Upload the images that are not there yet, then write the import file(s).
+
+        Args:
+            dataset: The dataset (split it first so the import file carries ML use).
+            import_format: ``"vertex_csv"`` (default), ``"vertex_jsonl"`` or
+                ``"automl_csv"``.
+            extra_formats: More import formats to write beside it.
+            progress: Called with (done, total) images after each batch.
+            retry: Retry policy for this call (default: the writer's).
+
+        Returns:
+            Counts, bytes and the :class:`~redditvision.models.DatasetLocation`.
+
+        Raises:
+            DatasetError: Empty dataset or unknown import format.
+            StorageError: The bucket does not exist or may not be written (not
+                transient); or the service stayed unreachable through the retries
+                (``transient=True``; run again to resume: what was uploaded stays).
+        """
+        from google.api_core import exceptions as core_exceptions
+        from google.cloud.storage import transfer_manager
+
+        formats = [import_format, *[f for f in extra_formats if f != import_format]]
+        for fmt in formats:
+            if fmt not in _GCS_FORMATS:
+                raise DatasetError(
+                    f"import format {fmt!r} cannot be written to Cloud Storage; choose one of "
+                    f"{', '.join(_GCS_FORMATS)}"
+                )
+        policy = resolve_retry(retry, self._retry)
+        items, failed = _prepare(dataset, self._prefix)
+        bucket = self._client.bucket(self._bucket_name)
+        existing = self._list_existing(policy)
+        total = len(items)
+        done = 0
+        skipped = 0
+        pending: dict[str, _Item] = {}
+        replace: list[tuple[_Item, int]] = []
+        for item in items:
+            if item.name in pending:
+                done += 1
+                continue
+            present = existing.get(item.name)
+            if present is None:
+                pending[item.name] = item
+            elif present[0] == item.md5:
+                skipped += 1
+                done += 1
+            else:
+                replace.append((item, present[1]))
+        logger.info(
+            "%s: %d images, %d already there, %d to upload",
+            self.uri,
+            total,
+            skipped,
+            len(pending) + len(replace),
+        )
+        if progress is not None:
+            progress(done, total)
+        state = {"uploaded": 0, "bytes": 0, "skipped": skipped}
+        bad: dict[str, tuple[str, str]] = {}
+
+        def upload_batch(batch: list[_Item]) -> None:
+            todo = [item for item in batch if item.name in pending]
+            pairs = []
+            for item in todo:
+                blob = bucket.blob(item.name)
+                blob.content_type = item.content_type
+                pairs.append((str(item.image.path), blob))
+            results = transfer_manager.upload_many(
+                pairs,
+                upload_kwargs={"if_generation_match": 0, "retry": None, "timeout": self._timeout},
+                worker_type=transfer_manager.THREAD,
+                max_workers=self._max_workers,
+                raise_exception=False,
+            )
+            first_transient: BaseException | None = None
+            for item, result in zip(todo, results, strict=True):
+                if result is None:
+                    state["uploaded"] += 1
+                    state["bytes"] += item.size
+                elif isinstance(result, core_exceptions.PreconditionFailed):
+                    # Content-addressed: another run created the same object meanwhile.
+                    state["skipped"] += 1
+                elif is_transient_google(result):
+                    first_transient = first_transient or result
+                    continue
+                else:
+                    error = translate_google(
+                        result, StorageError, service="storage", action=f"uploading {item.name}"
+                    )
+                    bucket_error = self._bucket_error(result)
+                    if bucket_error is not None:
+                        raise bucket_error from result
+                    bad[item.name] = (str(item.image.path), str(error))
+                del pending[item.name]
+            if first_transient is not None:
+                raise translate_google(
+                    first_transient,
+                    StorageError,
+                    service="storage",
+                    action=f"uploading to {self.uri} ({len([i for i in todo if i.name in pending])}"
+                    " image(s) left in this batch; run again to resume)",
+                ) from first_transient
+
+        queue = list(pending.values())
+        for start in range(0, len(queue), self._batch_size):
+            batch = queue[start : start + self._batch_size]
+            call_with_retry(policy, upload_batch, batch)
+            done += len(batch)
+            if progress is not None:
+                progress(done, total)
+        for item, generation in replace:
+            self._replace(bucket, item, generation, policy)
+            state["uploaded"] += 1
+            state["bytes"] += item.size
+            done += 1
+            if progress is not None:
+                progress(done, total)
+        failed.extend(bad.values())
+        failed_names = set(bad)
+        written = [item for item in items if item.name not in failed_names]
+        if not written:
+            raise StorageError(
+                f"no image of the dataset could be written to {self.uri}: "
+                f"{'; '.join(f'{p}: {r}' for p, r in failed[:5])}",
+                service="storage",
+            )
+        location = self._write_import_files(dataset, written, formats, policy)
+        return UploadResult(
+            location=location,
+            uploaded=state["uploaded"],
+            skipped_unchanged=state["skipped"],
+            bytes=state["bytes"],
+            failed=tuple(failed),
+        )
+
+    def _bucket_error(self, exc: BaseException) -> StorageError | None:
+        """The clear error for a missing bucket (404) or a refused one (403), else None."""
+        from google.api_core import exceptions as core_exceptions
+
+        if isinstance(exc, core_exceptions.NotFound):
+            message = (
+                f"bucket {self._bucket_name!r} does not exist; create it (gcloud storage "
+                f"buckets create gs://{self._bucket_name}) or pass an existing --bucket"
+            )
+        elif isinstance(exc, core_exceptions.Forbidden):
+            message = (
+                f"no permission to write gs://{self._bucket_name}; grant the account "
+                "roles/storage.objectAdmin on the bucket"
+            )
+        else:
+            return None
+        return StorageError(message, service="storage", status=getattr(exc, "code", None))
+
+    def _list_existing(self, policy: RetryPolicy | None) -> dict[str, tuple[str | None, int]]:
+        from google.api_core import exceptions as core_exceptions
+
+        prefix = f"{self._prefix}/" if self._prefix else ""
+
+        def listing() -> dict[str, tuple[str | None, int]]:
+            found: dict[str, tuple[str | None, int]] = {}
+            blobs = self._client.list_blobs(
+                self._bucket_name, prefix=prefix, retry=None, timeout=self._timeout
+            )
+            for blob in blobs:
+                found[blob.name] = (blob.md5_hash, int(blob.generation or 0))
+            return found
+
+        def translated() -> dict[str, tuple[str | None, int]]:
+            try:
+                return listing()
+            except core_exceptions.GoogleAPICallError as exc:
+                error = translate_google(
+                    exc, StorageError, service="storage", action=f"listing {self.uri}"
+                )
+                bucket_error = self._bucket_error(exc)
+                if bucket_error is not None:
+                    raise bucket_error from exc
+                raise error from exc
+            except Exception as exc:
+                if is_transient_google(exc):
+                    raise translate_google(
+                        exc, StorageError, service="storage", action=f"listing {self.uri}"
+                    ) from exc
+                raise
+
+        return call_with_retry(policy, translated)
+
+    def _replace(
+        self, bucket: storage.Bucket, item: _Item, generation: int, policy: RetryPolicy | None
+    ) -> None:
+        from google.api_core import exceptions as core_exceptions
+
+        def put() -> None:
+            blob = bucket.blob(item.name)
+            try:
+                blob.upload_from_filename(
+                    str(item.image.path),
+                    content_type=item.content_type,
+                    if_generation_match=generation,
+                    retry=None,
+                    timeout=self._timeout,
+                )
+            except core_exceptions.PreconditionFailed:
+                return  # replaced by another run meanwhile; names are content-addressed
+            except Exception as exc:
+                if isinstance(exc, core_exceptions.GoogleAPICallError) or is_transient_google(exc):
+                    raise translate_google(
+                        exc, StorageError, service="storage", action=f"replacing {item.name}"
+                    ) from exc
+                raise
+
+        call_with_retry(policy, put)
+
+    def _write_import_files(
+        self,
+        dataset: LabeledDataset,
+        written: list[_Item],
+        formats: list[str],
+        policy: RetryPolicy | None,
+    ) -> DatasetLocation:
+        from google.api_core import exceptions as core_exceptions
+
+        bucket = self._client.bucket(self._bucket_name)
+        uris = {id(item.image): f"gs://{self._bucket_name}/{item.name}" for item in written}
+        written_dataset = attrs.evolve(dataset, images=tuple(item.image for item in written))
+
+        def put(name: str, text: str, content_type: str) -> None:
+            blob = bucket.blob(name)
+            try:
+                blob.upload_from_string(
+                    text.encode("utf-8"),
+                    content_type=content_type,
+                    retry=None,
+                    timeout=self._timeout,
+                )
+            except Exception as exc:
+                if isinstance(exc, core_exceptions.GoogleAPICallError) or is_transient_google(exc):
+                    raise translate_google(
+                        exc, StorageError, service="storage", action=f"writing {name}"
+                    ) from exc
+                raise
+
+        def object_name(file_name: str) -> str:
+            return f"{self._prefix}/{file_name}" if self._prefix else file_name
+
+        call_with_retry(
+            policy,
+            put,
+            object_name("label_map.json"),
+            _label_map_json(written_dataset),
+            "application/json",
+        )
+        import_uris: dict[str, str] = {}
+        for fmt in reversed(formats):  # the main import file last of all
+            text = render_import_file(written_dataset, fmt, uri_for=lambda image: uris[id(image)])
+            name = object_name(IMPORT_FILE_NAMES[fmt])
+            content_type = "text/csv" if fmt.endswith("csv") else "application/jsonl"
+            call_with_retry(policy, put, name, text, content_type)
+            import_uris[fmt] = f"gs://{self._bucket_name}/{name}"
+        return DatasetLocation(
+            uri=self.uri,
+            import_file_uri=import_uris[formats[0]],
+            import_format=formats[0],
+            images=len(written_dataset.images),
+            labels=written_dataset.labels,
+            label_map=dict(dataset.label_map),
+            extra_import_files={fmt: import_uris[fmt] for fmt in formats[1:]},
+        )
+
+
+class LocalDatasetWriter:
+    """Writes a dataset into a local folder: the Cloud Storage layout with ``file://`` URIs.
+
+    Images are copied to ``{root}/{prefix}/{label}/{sha256}.{ext}`` (temporary name, then
+    rename, so a killed run leaves no half file); a file already there with the same size
+    is skipped (names are content hashes). ``label_map.json`` and the import file are
+    written last. The default import format, ``local_jsonl`` (``dataset.jsonl``), is what
+    the local backend trains from (:func:`~redditvision.dataset.load_local_dataset`).
+
+    Args:
+        root: The dataset folder (created).
+        prefix: Sub-folder inside ``root`` (default ``""``).
+    """
+
+    def __init__(self, root: str | Path, *, prefix: str = "") -> None:
+        self._root = Path(root)
+        self._prefix = prefix.strip("/")
+        self._closed = False
+
+    @property
+    def folder(self) -> Path:
+        """The folder the layout starts in, ``root/prefix``."""
+        return self._root / self._prefix if self._prefix else self._root
+
+    def __repr__(self) -> str:
+        return f"LocalDatasetWriter(folder={str(self.folder)!r})"
+
+    def close(self) -> None:
+        """Nothing to release; present so both writers are used alike. Safe twice."""
+        self._closed = True
+
+    def __enter__(self) -> LocalDatasetWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def write(
+        self,
+        dataset: LabeledDataset,
+        *,
+        import_format: str = "local_jsonl",
+        extra_formats: Sequence[str] = (),
+        progress: ProgressCallback | None = None,
+    ) -> DatasetLocation:
+        """Copy the images, then write the import file; see :meth:`upload`.
+
+        Returns:
+            Where the dataset lives.
+        """
+        return self.upload(
+            dataset, import_format=import_format, extra_formats=extra_formats, progress=progress
+        ).location
+
+    def upload(
+        self,
+        dataset: LabeledDataset,
+        *,
+        import_format: str = "local_jsonl",
+        extra_formats: Sequence[str] = (),
+        progress: ProgressCallback | None = None,
+    ) -> UploadResult:
+        """Copy the images that are not there yet, then write the import file(s).
+
+        Args:
+            dataset: The dataset.
+            import_format: ``"local_jsonl"`` (default) or any of
+                :data:`~redditvision.dataset.IMPORT_FORMATS` (the cloud formats carry
+                ``file://`` URIs, for inspection).
+            extra_formats: More import formats to write beside it.
+            progress: Called with (done, total) images every 32 images and at the end.
+
+        Returns:
+            Counts, bytes and the :class:`~redditvision.models.DatasetLocation`.
+
+        Raises:
+            DatasetError: Empty dataset or unknown import format.
+            StorageError: The folder cannot be created or written (disk full, permission).
+        """
+        formats = [import_format, *[f for f in extra_formats if f != import_format]]
+        for fmt in formats:
+            if fmt not in IMPORT_FORMATS:
+                raise DatasetError(
+                    f"unknown import format {fmt!r}; choose one of {', '.join(IMPORT_FORMATS)}"
+                )
+        items, failed = _prepare(dataset, self._prefix)
+        root = self._root.resolve()
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot create dataset folder {root}: {exc.strerror or exc}"
+            ) from exc
+        uploaded = skipped = written_bytes = 0
+        total = len(items)
+        seen: set[str] = set()
+        for done, item in enumerate(items, start=1):
+            target = root / item.name
+            if item.name in seen:
+                pass
+            elif target.is_file() and target.stat().st_size == item.size:
+                skipped += 1
+            else:
+                try:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    temporary = target.with_name(f".{target.name}.part")
+                    shutil.copyfile(item.image.path, temporary)
+                    os.replace(temporary, target)
+                except OSError as exc:
+                    raise StorageError(
+                        f"cannot write {target}: {exc.strerror or exc}; free space or fix "
+                        "permissions and run again (copied images are kept)"
+                    ) from exc
+                uploaded += 1
+                written_bytes += item.size
+            seen.add(item.name)
+            if progress is not None and (done % 32 == 0 or done == total):
+                progress(done, total)
+        if not items:
+            raise StorageError(
+                f"no image of the dataset could be read: "
+                f"{'; '.join(f'{p}: {r}' for p, r in failed[:5])}"
+            )
+        copied = attrs.evolve(
+            dataset,
+            images=tuple(attrs.evolve(item.image, path=root / item.name) for item in items),
+        )
+        folder = root / self._prefix if self._prefix else root
+        import_uris: dict[str, str] = {}
+        try:
+            (folder / "label_map.json").write_text(_label_map_json(copied), encoding="utf-8")
+            for fmt in reversed(formats):
+                path = folder / IMPORT_FILE_NAMES[fmt]
+                if fmt == "local_jsonl":
+                    text = render_import_file(
+                        copied,
+                        fmt,
+                        uri_for=lambda image: image.path.relative_to(folder).as_posix(),
+                    )
+                else:
+                    text = render_import_file(
+                        copied, fmt, uri_for=lambda image: image.path.as_uri()
+                    )
+                temporary = path.with_name(path.name + ".tmp")
+                temporary.write_text(text, encoding="utf-8")
+                os.replace(temporary, path)
+                import_uris[fmt] = path.as_uri()
+        except OSError as exc:
+            raise StorageError(
+                f"cannot write the import file in {folder}: {exc.strerror or exc}"
+            ) from exc
+        location = DatasetLocation(
+            uri=folder.as_uri(),
+            import_file_uri=import_uris[formats[0]],
+            import_format=formats[0],
+            images=len(copied.images),
+            labels=copied.labels,
+            label_map=dict(dataset.label_map),
+            extra_import_files={fmt: import_uris[fmt] for fmt in formats[1:]},
+        )
+        return UploadResult(
+            location=location,
+            uploaded=uploaded,
+            skipped_unchanged=skipped,
+            bytes=written_bytes,
+            failed=tuple(failed),
+        )
