@@ -88,6 +88,7 @@ __all__ = [
     "AutoMLShutdownWarning",
     "LegacyAutoMLBackend",
     "LegacyAutoMLPredictor",
+    "automl_display_name",
     "evaluation_from_automl",
 ]
 
