@@ -1,0 +1,1 @@
+"""Benchmarks of redditvision; run them all with ``nox -s benchmarks``."""
