@@ -188,7 +188,7 @@ def _resolve_link(data: Mapping[str, Any], *, from_crosspost: bool) -> MediaResu
     if extension in IMAGE_EXTENSIONS:
         kind = MediaKind.ANIMATED if extension in ANIMATED_EXTENSIONS else MediaKind.IMAGE
         if extension == ".gifv":
-            url = urlunsplit((parts.scheme, parts.netloc, parts.path[:-1], "", ""))
+            url = urlunsplit((parts.scheme, parts.netloc, parts.path[:-5] + ".gif", "", ""))
         item = MediaItem(
             url=url, kind=kind, width=width, height=height, from_crosspost=from_crosspost
         )
