@@ -278,6 +278,21 @@ def test_import_operation_ending_with_an_error_raises_it_and_trains_nothing(
     assert fake.server.calls_to("CreateModel") == []
 
 
+def test_rerun_after_a_failed_import_imports_again_into_the_same_dataset(
+    fake: FakeAutoML, backend: LegacyAutoMLBackend
+) -> None:
+    fake.import_error = (grpc.StatusCode.INVALID_ARGUMENT, "Invalid row 3")
+    with pytest.raises(TrainingError):
+        backend.train(LOCATION, budget=BUDGET, display_name="bmw")
+    fake.import_error = None  # the user fixed the import file
+
+    backend.train(LOCATION, budget=BUDGET, display_name="bmw")
+
+    assert len(fake.server.calls_to("CreateDataset")) == 1
+    assert len(fake.server.calls_to("ImportData")) == 2
+    assert len(fake.server.calls_to("CreateModel")) == 1
+
+
 def test_training_that_fails_raises_the_server_message(
     fake: FakeAutoML, backend: LegacyAutoMLBackend
 ) -> None:

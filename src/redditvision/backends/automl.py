@@ -795,6 +795,20 @@ class LegacyAutoMLBackend:
             )
         return operation
 
+    def _wait_step(self, state: RunState, operation: str, stage: str, key: str) -> Any:
+        """Wait for a training step's operation; forget it when it ended with an error.
+
+        A failed operation is final, so its record is dropped: the next run creates the
+        step afresh (after the user fixed the cause) instead of polling the failure again.
+        A transient error (still running, service unreachable) keeps the record.
+        """
+        try:
+            return self._wait(operation, stage, TrainingError)
+        except TrainingError as exc:
+            if not exc.transient:
+                state.discard([f"{key}_operation", f"{key}_attempted_at"])
+            raise
+
     def _find_lost_operation(
         self, detail: str, since: float, known: Iterable[str], error_type: type[RedditVisionError]
     ) -> str | None:
@@ -888,7 +902,7 @@ class LegacyAutoMLBackend:
                 if operation is None:
                     raise
             state.set("dataset_operation", operation)
-        done = self._wait(str(operation), "dataset", TrainingError)
+        done = self._wait_step(state, str(operation), "dataset", "dataset")
         dataset_name = automl_v1.Dataset.deserialize(done.response.value).name
         state.set("dataset", dataset_name)
         return str(dataset_name)
@@ -921,7 +935,7 @@ class LegacyAutoMLBackend:
                 if operation is None:
                     raise
             state.set("import_operation", operation)
-        self._wait(str(operation), "import", TrainingError)
+        self._wait_step(state, str(operation), "import", "import")
         state.set("import_done", True)
 
     # -- training ------------------------------------------------------------------------
@@ -1030,7 +1044,7 @@ class LegacyAutoMLBackend:
                 if not model_name:
                     operation = self._create_model(state, dataset, model_display, budget)
             if not model_name:
-                done = self._wait(str(operation), "training", TrainingError)
+                done = self._wait_step(state, str(operation), "training", "model")
                 model_name = automl_v1.Model.deserialize(done.response.value).name
                 state.set("model", model_name)
         model = self._call(
