@@ -486,7 +486,8 @@ class GcsDatasetWriter:
             )
         else:
             return None
-        return StorageError(message, service="storage", status=getattr(exc, "code", None))
+        code = getattr(exc, "code", None)
+        return StorageError(message, service="storage", status=int(code) if code else None)
 
     def _list_existing(self, policy: RetryPolicy | None) -> dict[str, tuple[str | None, int]]:
         from google.api_core import exceptions as core_exceptions
