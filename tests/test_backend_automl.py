@@ -448,3 +448,21 @@ def test_bad_input_is_a_config_error_before_any_call(
         backend.train(location, budget=budget)
 
     assert fake.server.calls == []
+
+
+def test_image_over_the_online_limit_is_reencoded_as_jpeg_under_it() -> None:
+    from redditvision.backends.automl import _fit_image
+
+    noise = Image.effect_noise((600, 600), 100).convert("RGB")
+    buffer = io.BytesIO()
+    noise.save(buffer, format="PNG")
+    big = buffer.getvalue()
+    limit = len(big) // 4
+
+    fitted = _fit_image(big, limit)
+
+    assert len(fitted) <= limit
+    assert Image.open(io.BytesIO(fitted)).format == "JPEG"
+    assert _fit_image(_png(), limit) == _png()  # small images are sent unchanged
+    with pytest.raises(PredictionError, match="cannot be decoded"):
+        _fit_image(b"x" * 100, 10)
