@@ -70,6 +70,7 @@ def make_backend(fake: FakeAutoML, state_dir: Path, **kwargs: Any) -> LegacyAuto
             project=fake.project,
             location=fake.location,
             state_dir=state_dir,
+            owns_clients=True,
             **kwargs,
         )
 
@@ -89,7 +90,11 @@ def _state(tmp_path: Path) -> dict[str, Any]:
 def test_construction_warns_that_vision_was_shut_down(fake: FakeAutoML) -> None:
     client, prediction_client = fake.clients()
     with pytest.warns(AutoMLShutdownWarning, match=r"2024-03-31.*Vertex"):
-        LegacyAutoMLBackend(client=client, prediction_client=prediction_client, project="demo")
+        backend = LegacyAutoMLBackend(
+            client=client, prediction_client=prediction_client, project="demo", owns_clients=True
+        )
+    backend.close()
+    backend.close()  # idempotent
 
 
 def test_train_creates_multiclass_dataset_imports_csv_and_trains_with_budget(
@@ -310,13 +315,13 @@ def test_restart_mid_training_resumes_polling_the_recorded_operation(
 ) -> None:
     fake.training_polls = 4
 
-    def die_while_training(stage: str, _percent: int | None) -> None:
-        if stage == "training":
+    def die_while_training(step: str, _message: str) -> None:
+        if step == "training":
             raise CrashError
 
     with (
         pytest.raises(CrashError),
-        make_backend(fake, tmp_path / "state", on_progress=die_while_training) as first,
+        make_backend(fake, tmp_path / "state", progress=die_while_training) as first,
     ):
         first.train(LOCATION, budget=BUDGET, display_name="bmw")
     recorded = _state(tmp_path)["model_operation"]

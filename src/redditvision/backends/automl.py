@@ -586,9 +586,14 @@ class LegacyAutoMLBackend:
             or a ``mobile-*`` type.
         node_count: Nodes to deploy on, 1-100 (default 1).
         timeout: Seconds per RPC (default 60.0).
-        on_progress: Called with ``(stage, percent)`` on every poll of an operation,
-            ``percent`` from ``OperationMetadata.progress_percent`` or None; stages are
-            ``"dataset"``, ``"import"``, ``"training"``, ``"deploy"``, ``"undeploy"``.
+        progress: Called as ``progress(step, message)`` while working, e.g.
+            ``("training", "running, 40%")`` (percent from
+            ``OperationMetadata.progress_percent`` when the service sends it); steps are
+            ``"dataset"``, ``"import"``, ``"training"``, ``"deploy"``, ``"undeploy"``,
+            ``"delete"``. The same is logged at INFO. Same signature as the Vertex AI
+            backend's, so one callback serves both.
+        owns_clients: Close the clients' transports on :meth:`close` (default False: the
+            caller owns injected clients; :meth:`from_env` sets True).
 
     Raises:
         ConfigError: Unknown ``model_type`` or ``node_count`` outside 1-100.
@@ -609,7 +614,8 @@ class LegacyAutoMLBackend:
         model_type: str = "cloud",
         node_count: int = 1,
         timeout: float | None = 60.0,
-        on_progress: Callable[[str, int | None], None] | None = None,
+        progress: Callable[[str, str], None] | None = None,
+        owns_clients: bool = False,
     ) -> None:
         warnings.warn(AUTOML_SHUTDOWN_NOTICE, AutoMLShutdownWarning, stacklevel=2)
         if model_type not in _MODEL_TYPE_BUDGETS:
@@ -629,7 +635,8 @@ class LegacyAutoMLBackend:
         self.model_type = model_type
         self.node_count = node_count
         self.timeout = timeout
-        self.on_progress = on_progress
+        self.progress = progress
+        self._owns_clients = owns_clients
         self._closed = False
 
     @classmethod
@@ -657,10 +664,11 @@ class LegacyAutoMLBackend:
                 or emulator only; ``client_options`` with anonymous credentials would still
                 open TLS).
             state_dir: See the class.
-            **kwargs: Other arguments of the class (``retry``, ``poll``, ``node_count``...).
+            **kwargs: Other arguments of the class (``retry``, ``poll``, ``node_count``,
+                ``progress``...).
 
         Returns:
-            The backend.
+            The backend; it closes the clients' channels on :meth:`close`.
 
         Raises:
             ConfigError: ``insecure`` without ``api_endpoint``, or no credentials found.
@@ -693,6 +701,7 @@ class LegacyAutoMLBackend:
                     "no Google Cloud credentials found: run `gcloud auth "
                     "application-default login` or set GOOGLE_APPLICATION_CREDENTIALS"
                 ) from exc
+        kwargs.setdefault("owns_clients", True)
         return cls(
             client=client,
             prediction_client=prediction_client,
@@ -745,6 +754,11 @@ class LegacyAutoMLBackend:
         """Tell whether a create's outcome is unknown (the server may have done it)."""
         return error.status in {"DEADLINE_EXCEEDED", "UNAVAILABLE", "INTERNAL", "UNKNOWN"}
 
+    def _report(self, step: str, message: str) -> None:
+        logger.info("automl %s: %s", step, message)
+        if self.progress is not None:
+            self.progress(step, message)
+
     def _get_operation(self, name: str, error_type: type[RedditVisionError]) -> Any:
         operations = self.client.transport.operations_client
         return self._call(
@@ -770,13 +784,14 @@ class LegacyAutoMLBackend:
             if operation.metadata.value:
                 metadata = automl_v1.OperationMetadata.deserialize(operation.metadata.value)
                 progress = int(metadata.progress_percent) if metadata.progress_percent else None
-            if self.on_progress is not None:
-                self.on_progress(stage, progress)
             if not operation.done:
-                logger.info("%s: operation %s still running (%s%%)", stage, name, progress)
+                percent = f", {progress}%" if progress is not None else ""
+                self._report(stage, f"running{percent} ({name})")
                 raise _StillRunning(name, progress)
+            self._report(stage, f"done ({name})")
             return operation
 
+        self._report(stage, f"waiting for {name}")
         try:
             operation = self.poll.call(poll_once)
         except _StillRunning as exc:
@@ -1151,14 +1166,14 @@ class LegacyAutoMLBackend:
             f"reading model {resource}",
         )
 
-    def deploy(self, model: TrainedModel, *, node_count: int | None = None) -> bool:
+    def deploy(self, model: TrainedModel | str, *, node_count: int | None = None) -> bool:
         """Deploy ``model`` for online prediction unless it is deployed already.
 
         The deploy operation is recorded in the state file before waiting, so a re-run
         resumes it.
 
         Args:
-            model: The model.
+            model: The model or its resource name.
             node_count: Nodes, 1-100 (default: the backend's ``node_count``).
 
         Returns:
@@ -1168,15 +1183,16 @@ class LegacyAutoMLBackend:
             PredictionError: The model does not exist (NOT_FOUND, with the server's message)
                 or deploying failed.
         """
+        resource = model.resource if isinstance(model, TrainedModel) else model
         nodes = node_count or self.node_count
-        current = self._get_model(model.resource, PredictionError)
+        current = self._get_model(resource, PredictionError)
         if current.deployment_state == automl_v1.Model.DeploymentState.DEPLOYED:
             return False
-        state = RunState.for_run(self.state_dir, "automl", self.parent, model.resource, "deploy")
+        state = RunState.for_run(self.state_dir, "automl", self.parent, resource, "deploy")
         operation = state.get("deploy_operation")
         if not operation:
             request = automl_v1.DeployModelRequest(
-                name=model.resource,
+                name=resource,
                 image_classification_model_deployment_metadata=(
                     automl_v1.ImageClassificationModelDeploymentMetadata(node_count=nodes)
                 ),
@@ -1184,7 +1200,7 @@ class LegacyAutoMLBackend:
             created = self._create(
                 lambda: self.client.deploy_model(request=request, retry=None, timeout=self.timeout),
                 PredictionError,
-                f"deploying {model.resource}",
+                f"deploying {resource}",
             )
             operation = created.operation.name
             state.set("deploy_operation", operation)
@@ -1197,26 +1213,26 @@ class LegacyAutoMLBackend:
         state.discard(["deploy_operation"])
         return True
 
-    def undeploy(self, model: TrainedModel) -> None:
+    def undeploy(self, model: TrainedModel | str) -> None:
         """Undeploy ``model`` and wait; nothing happens when it is not deployed.
 
         Args:
-            model: The model.
+            model: The model or its resource name.
 
         Raises:
             PredictionError: Undeploying failed; the message names the model, which may
                 still be deployed (and billed per node hour).
         """
-        current = self._get_model(model.resource, PredictionError)
+        resource = model.resource if isinstance(model, TrainedModel) else model
+        current = self._get_model(resource, PredictionError)
         if current.deployment_state != automl_v1.Model.DeploymentState.DEPLOYED:
             return
         created = self._create(
-            lambda: self.client.undeploy_model(
-                name=model.resource, retry=None, timeout=self.timeout
-            ),
+            lambda: self.client.undeploy_model(name=resource, retry=None, timeout=self.timeout),
             PredictionError,
-            f"undeploying {model.resource} (it may still be deployed and billed)",
+            f"undeploying {resource} (it may still be deployed and billed)",
         )
+        self._report("undeploy", f"undeploying {resource}")
         self._wait(str(created.operation.name), "undeploy", PredictionError)
 
     def open_predictor(self, model: TrainedModel, *, deploy: bool = True) -> LegacyAutoMLPredictor:
@@ -1273,10 +1289,12 @@ class LegacyAutoMLBackend:
     # -- lifecycle -----------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close both clients' transports; safe to call twice."""
+        """Close the clients' transports when this backend owns them; safe to call twice."""
         if self._closed:
             return
         self._closed = True
+        if not self._owns_clients:
+            return
         for client in (self.client, self.prediction_client):
             client.transport.close()  # type: ignore[no-untyped-call]  # GAPIC transport
 
