@@ -43,6 +43,7 @@ __all__ = [
     "PLOT_DPI",
     "ReportFiles",
     "comparison_records",
+    "evaluate_comparison",
     "plot_confusion_matrix",
     "plot_generic_naming",
     "plot_label_metrics",
@@ -412,6 +413,63 @@ def _evaluation_dict(evaluation: Evaluation) -> dict[str, Any]:
     data["labels"] = list(evaluation.labels)
     data["confusion_matrix"] = [list(row) for row in evaluation.confusion_matrix]
     return data
+
+
+def evaluate_comparison(report: ComparisonReport) -> Evaluation | None:
+    """Compute the custom model's :class:`~redditvision.models.Evaluation` on the compared images.
+
+    This gives a comparison the same confusion matrix, per-label figures and
+    precision-recall curves as a backend's evaluation, computed by
+    :func:`redditvision.metrics.compute_evaluation` (scikit-learn) from the custom scores.
+    Only images with a truth the model knows and a full score list (every model label, as
+    ``Classifier.predict_many`` returns by default) count.
+
+    Args:
+        report: The comparison.
+
+    Returns:
+        The evaluation, or None when no image counts or scikit-learn is not installed
+        (``redditvision[local]``).
+    """
+    from redditvision.errors import MissingDependencyError
+
+    names: dict[str, str] = {}
+    for image in report.images:
+        for prediction in image.custom:
+            names[prediction.model_label] = prediction.label
+    model_labels = sorted(names)
+    by_name = {name: label for label, name in names.items()}
+    truths: list[str] = []
+    rows: list[list[float]] = []
+    items: list[str] = []
+    for image in report.images:
+        if image.truth not in by_name or len(image.custom) != len(model_labels):
+            continue
+        scores = {p.model_label: p.score for p in image.custom}
+        row = [max(0.0, scores.get(label, 0.0)) for label in model_labels]
+        total = sum(row)
+        if total <= 0:
+            continue
+        truths.append(by_name[image.truth])
+        rows.append([value / total for value in row])
+        items.append(image.name)
+    if not rows:
+        return None
+    try:
+        import numpy as np
+
+        from redditvision.metrics import compute_evaluation
+
+        return compute_evaluation(
+            truths,
+            np.asarray(rows, dtype=np.float64),
+            model_labels,
+            items=items,
+            label_map=names,
+            source=f"comparison images ({len(rows)} with known truth)",
+        )
+    except MissingDependencyError:
+        return None
 
 
 # -- tables as (header, rows) -----------------------------------------------------------
