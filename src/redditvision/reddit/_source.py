@@ -21,7 +21,6 @@ from redditvision.retry import (
     DEFAULT,
     RetryArg,
     RetryPolicy,
-    is_transient,
     parse_retry_after,
     resolve_retry,
 )
@@ -51,6 +50,10 @@ _SUBREDDIT_NAME = re.compile(r"^[A-Za-z0-9_]{2,21}(\+[A-Za-z0-9_]{2,21})*$")
 _END = object()
 
 
+def _is_rate_limited(exc: BaseException) -> bool:
+    return isinstance(exc, SourceError) and exc.status == 429
+
+
 class _TimeoutRequestor(prawcore.Requestor):
     """A prawcore requestor whose every HTTP call uses one timeout (praw passes none)."""
 
@@ -73,15 +76,22 @@ class RedditImageSource:
             stickied and removed posts excluded, posts without images not yielded).
         retry: Policy for transient failures of a listing page (HTTP 429 with its
             ``Retry-After``, 5xx after prawcore's own retries, network errors);
-            :data:`~redditvision.retry.DEFAULT` is 5 attempts within 120 s, ``None``
-            disables it. Fetching a page is a GET, safe to repeat.
+            :data:`~redditvision.retry.DEFAULT` is :attr:`default_retry` (429 only, 5
+            attempts within 300 s), ``None`` disables it. Fetching a page is a GET, safe
+            to repeat.
 
     Attributes:
         stats: :class:`CollectStats` accumulated over every :meth:`submissions` call.
     """
 
-    default_retry = RetryPolicy(on=is_transient, attempts=5, timeout=120.0)
-    """The policy used when ``retry=DEFAULT``."""
+    default_retry = RetryPolicy(on=_is_rate_limited, attempts=5, timeout=300.0)
+    """The policy used when ``retry=DEFAULT``: HTTP 429 only, honouring ``Retry-After``.
+
+    prawcore already retries 5xx answers and network failures itself (up to three
+    attempts per request), but never a 429; this layer adds just that, so retries do not
+    multiply. A policy built with :func:`~redditvision.retry.is_transient` also retries
+    5xx and network errors after prawcore has given up.
+    """
 
     def __init__(
         self,
