@@ -9,7 +9,9 @@ labeler. The public names are re-exported here; submodules starting with ``_`` a
 import importlib.metadata as _metadata
 
 from redditvision.backends.automl import AutoMLShutdownWarning, LegacyAutoMLBackend
+from redditvision.backends.vertex import VertexAutoMLBackend, VertexDeployment, VertexPredictor
 from redditvision.classify import Classifier, PredictionBackend, Predictor
+from redditvision.download import DownloadLimits, ImageDownloader
 from redditvision.errors import (
     ComparisonError,
     ConfigError,
@@ -25,6 +27,7 @@ from redditvision.errors import (
     TrainingError,
     UnsafeURLError,
 )
+from redditvision.manifest import ImageManifest
 from redditvision.models import (
     DatasetLocation,
     Evaluation,

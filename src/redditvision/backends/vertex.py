@@ -32,18 +32,18 @@ predictions from an AutoML image model" (1.5 MB limit, parameters).
 from __future__ import annotations
 
 import base64
+import importlib
 import io
 import logging
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 from google.api_core import exceptions as core_exceptions
 from google.auth import exceptions as auth_exceptions
-from google.cloud import aiplatform_v1 as aip
 from google.longrunning import operations_pb2
 from google.protobuf import json_format, struct_pb2
 from google.rpc import code_pb2
@@ -75,6 +75,18 @@ from redditvision.retry import (
     is_transient,
     resolve_retry,
 )
+
+if TYPE_CHECKING:
+    from google.cloud import aiplatform_v1 as aip
+else:
+
+    class _LazyModule:
+        """Import ``google.cloud.aiplatform_v1`` on first use: it takes seconds to import."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(importlib.import_module("google.cloud.aiplatform_v1"), name)
+
+    aip = _LazyModule()
 
 __all__ = [
     "AUTOML_IMAGE_CLASSIFICATION_DEFINITION",
@@ -135,11 +147,9 @@ RUN_LABEL = "redditvision-run"
 _AMBIGUOUS = frozenset({"DEADLINE_EXCEEDED", "UNAVAILABLE", "INTERNAL", "UNKNOWN", "CANCELLED"})
 """Statuses after which a create may or may not have happened on the server."""
 
-_TERMINAL = {
-    aip.PipelineState.PIPELINE_STATE_SUCCEEDED,
-    aip.PipelineState.PIPELINE_STATE_FAILED,
-    aip.PipelineState.PIPELINE_STATE_CANCELLED,
-}
+_TERMINAL = frozenset(
+    {"PIPELINE_STATE_SUCCEEDED", "PIPELINE_STATE_FAILED", "PIPELINE_STATE_CANCELLED"}
+)
 
 
 class _StillRunning(TrainingError):  # noqa: N818 - a signal to keep polling, not a failure
@@ -798,7 +808,7 @@ class VertexAutoMLBackend:
                 request={"name": name},
             )
             state_name = aip.PipelineState(pipeline.state).name
-            if pipeline.state not in _TERMINAL:
+            if state_name not in _TERMINAL:
                 elapsed = time.monotonic() - started
                 self._report("pipeline", f"{state_name} ({elapsed:.0f} s)")
                 raise _StillRunning(name, state_name)
