@@ -258,6 +258,20 @@ def test_deadline_exceeded_on_create_model_resumes_the_operation_without_a_secon
     assert list(fake.models) == [model.resource]
 
 
+def test_rerun_after_a_lost_create_answer_finds_the_operation_instead_of_creating(
+    fake: FakeAutoML, backend: LegacyAutoMLBackend
+) -> None:
+    fake.server.fail("CreateModel", grpc.StatusCode.DEADLINE_EXCEEDED, after_handler=True)
+    fake.server.fail("ListOperations", grpc.StatusCode.PERMISSION_DENIED)
+    with pytest.raises(TrainingError, match="PERMISSION_DENIED"):
+        backend.train(LOCATION, budget=BUDGET, display_name="bmw")
+
+    model = backend.train(LOCATION, budget=BUDGET, display_name="bmw")
+
+    assert len(fake.server.calls_to("CreateModel")) == 1
+    assert list(fake.models) == [model.resource]
+
+
 def test_deadline_exceeded_on_create_dataset_finds_the_dataset_by_display_name(
     fake: FakeAutoML, backend: LegacyAutoMLBackend
 ) -> None:
@@ -458,7 +472,7 @@ def test_bad_input_is_a_config_error_before_any_call(
 def test_image_over_the_online_limit_is_reencoded_as_jpeg_under_it() -> None:
     from redditvision.backends.automl import _fit_image
 
-    noise = Image.effect_noise((600, 600), 100).convert("RGB")
+    noise = Image.effect_noise((256, 256), 100).convert("RGB")
     buffer = io.BytesIO()
     noise.save(buffer, format="PNG")
     big = buffer.getvalue()

@@ -859,6 +859,11 @@ class LegacyAutoMLBackend:
 
     # -- dataset and import --------------------------------------------------------------
 
+    @staticmethod
+    def _recorded_operations(state: RunState) -> list[str]:
+        keys = ("dataset_operation", "import_operation", "model_operation")
+        return [str(state.get(key)) for key in keys if state.get(key)]
+
     def _find_dataset(self, display_name: str) -> str | None:
         datasets = self._call(
             lambda: list(
@@ -926,6 +931,16 @@ class LegacyAutoMLBackend:
         if state.get("import_done"):
             return
         operation = state.get("import_operation")
+        if not operation and state.get("import_attempted_at"):
+            # An earlier import's answer was lost: resume its operation if it exists.
+            operation = self._find_lost_operation(
+                "import_data_details",
+                float(state.get("import_attempted_at")),
+                self._recorded_operations(state),
+                TrainingError,
+            )
+            if operation:
+                state.set("import_operation", operation)
         if not operation:
             state.set("import_attempted_at", time.time())
             config = automl_v1.InputConfig(gcs_source=automl_v1.GcsSource(input_uris=[uri]))
@@ -944,7 +959,7 @@ class LegacyAutoMLBackend:
                 operation = self._find_lost_operation(
                     "import_data_details",
                     float(state.get("import_attempted_at") or 0),
-                    [str(state.get("dataset_operation") or "")],
+                    self._recorded_operations(state),
                     TrainingError,
                 )
                 if operation is None:
@@ -1050,14 +1065,23 @@ class LegacyAutoMLBackend:
         model_name = state.get("model")
         if not model_name:
             operation = state.get("model_operation")
-            if not operation:
-                if state.get("model_attempted_at"):
-                    existing = self._find_model(model_display)
-                    if existing:
-                        state.set("model", existing)
-                        model_name = existing
-                if not model_name:
-                    operation = self._create_model(state, dataset, model_display, budget)
+            if not operation and state.get("model_attempted_at"):
+                # An earlier create's answer was lost, or the process died while sending
+                # it: look for the model, then for its training operation, before creating.
+                model_name = self._find_model(model_display)
+                if model_name:
+                    state.set("model", model_name)
+                else:
+                    operation = self._find_lost_operation(
+                        "create_model_details",
+                        float(state.get("model_attempted_at")),
+                        self._recorded_operations(state),
+                        TrainingError,
+                    )
+                    if operation:
+                        state.set("model_operation", operation)
+            if not model_name and not operation:
+                operation = self._create_model(state, dataset, model_display, budget)
             if not model_name:
                 done = self._wait_step(state, str(operation), "training", "model")
                 model_name = automl_v1.Model.deserialize(done.response.value).name
@@ -1114,7 +1138,7 @@ class LegacyAutoMLBackend:
             found = self._find_lost_operation(
                 "create_model_details",
                 float(state.get("model_attempted_at") or 0),
-                [str(state.get("dataset_operation") or ""), str(state.get("import_operation"))],
+                self._recorded_operations(state),
                 TrainingError,
             )
             if found is None:
