@@ -1,0 +1,192 @@
+"""``redditvision download``: fetch the images of collected posts into a folder."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import click
+
+from redditvision.cli._common import echo_json, err_console, handle_errors, progress
+from redditvision.download import DownloadLimits, ImageDownloader
+from redditvision.errors import ListingFormatError
+from redditvision.models import ImagePost, RecordStatus
+from redditvision.serialize import post_from_json
+
+__all__ = ["COMMANDS", "download"]
+
+logger = logging.getLogger(__name__)
+
+_COUNT_NAMES = {
+    RecordStatus.OK: "ok",
+    RecordStatus.DUPLICATE: "duplicates",
+    RecordStatus.MISSING: "missing",
+    RecordStatus.SKIPPED: "skipped",
+    RecordStatus.FAILED: "failed",
+}
+
+
+class _PostReader:
+    """Reads JSON Lines posts lazily; a bad line is reported and skipped."""
+
+    def __init__(self, stream: IO[str], name: str) -> None:
+        self.stream = stream
+        self.name = name
+        self.lines = 0
+        self.bad = 0
+
+    def __iter__(self) -> Iterator[ImagePost]:
+        for number, line in enumerate(self.stream, start=1):
+            if not line.strip():
+                continue
+            self.lines += 1
+            try:
+                data = json.loads(line)
+                if not isinstance(data, dict):
+                    raise ListingFormatError("not a JSON object")
+                yield post_from_json(data)
+            except (json.JSONDecodeError, ListingFormatError) as exc:
+                self.bad += 1
+                logger.warning("%s line %d skipped: %s", self.name, number, exc)
+                err_console.print(f"[yellow]{self.name} line {number} skipped:[/] {exc}")
+
+
+def _count_media(path: Path) -> int | None:
+    total = 0
+    try:
+        with path.open(encoding="utf-8") as handle:
+            for line in handle:
+                try:
+                    data = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(data, dict):
+                    total += len(data.get("media") or ())
+    except OSError:
+        return None
+    return total
+
+
+@click.command("download")
+@click.option(
+    "--posts",
+    "posts_file",
+    required=True,
+    type=click.File("r", encoding="utf-8"),
+    help="JSON Lines of posts as `redditvision collect` writes them; - for standard input.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder: images/ and manifest.sqlite (created; a re-run resumes).",
+)
+@click.option(
+    "--concurrency",
+    default=16,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="Requests in flight.",
+)
+@click.option(
+    "--per-host",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Requests in flight per host.",
+)
+@click.option(
+    "--max-bytes",
+    default=DownloadLimits().max_bytes,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Largest image in bytes (Vertex AI takes up to 30 MB).",
+)
+@click.option(
+    "--near-duplicate-distance",
+    default=6,
+    show_default=True,
+    type=click.IntRange(0, 64),
+    help="Hamming distance of perceptual hashes under which images share a group.",
+)
+@click.option(
+    "--allow-private-networks",
+    is_flag=True,
+    help="Also fetch from loopback/private/link-local addresses (tests, intranets only).",
+)
+@click.option(
+    "--json-summary",
+    is_flag=True,
+    help="Print one JSON object with the counts on standard output (no progress bar).",
+)
+@handle_errors
+def download(
+    posts_file: IO[str],
+    out_dir: Path,
+    concurrency: int,
+    per_host: int,
+    max_bytes: int,
+    near_duplicate_distance: int,
+    allow_private_networks: bool,
+    json_summary: bool,
+) -> None:
+    """Download the images of collected posts, verified and deduplicated.
+
+    Reads posts (JSON Lines, one `redditvision collect` object a line) from --posts,
+    streaming, so `redditvision collect ... | redditvision download --posts - --out DIR`
+    works. Files are named by content under DIR/images; DIR/manifest.sqlite records each
+    media item (ok, duplicate, missing, skipped, failed, with the reason). Running again
+    skips what is done and retries what failed.
+    """
+    name = getattr(posts_file, "name", "<posts>")
+    reader = _PostReader(posts_file, "stdin" if name == "<stdin>" else str(name))
+    total = None if name in ("<stdin>", "-") else _count_media(Path(name))
+    counts: dict[str, int] = dict.fromkeys(_COUNT_NAMES.values(), 0)
+    counts["bytes"] = 0
+    limits = DownloadLimits(max_bytes=max_bytes)
+    with (
+        ImageDownloader(
+            out_dir,
+            limits=limits,
+            concurrency=concurrency,
+            per_host=per_host,
+            allow_private_networks=allow_private_networks,
+            near_duplicate_distance=near_duplicate_distance,
+        ) as downloader,
+        progress(disable=json_summary) as bar,
+    ):
+        task = bar.add_task("download", total=total)
+        manifest = downloader.manifest
+        for record in downloader.fetch(reader):
+            counts[_COUNT_NAMES[record.status]] += 1
+            if record.status is RecordStatus.OK:
+                counts["bytes"] += record.size_bytes or 0
+            bar.advance(task)
+        folder_summary = manifest.summary()
+    if reader.lines and reader.bad == reader.lines:
+        raise ListingFormatError(
+            f"no line of {reader.name} is a post ({reader.bad} bad lines); pass the JSON "
+            "Lines that `redditvision collect` writes"
+        )
+    summary: dict[str, Any] = {
+        **counts,
+        "bad_lines": reader.bad,
+        "out": str(out_dir),
+        "manifest": str(out_dir / "manifest.sqlite"),
+        "folder": folder_summary,
+    }
+    if json_summary:
+        echo_json(summary)
+    else:
+        err_console.print(
+            f"[bold]{counts['ok']}[/] ok, {counts['duplicates']} duplicates, "
+            f"{counts['missing']} missing, {counts['skipped']} skipped, "
+            f"[red]{counts['failed']}[/] failed, {counts['bytes']:,} bytes -> {out_dir}"
+        )
+
+
+COMMANDS: list[click.Command] = [download]

@@ -1,0 +1,708 @@
+"""ImageDownloader: concurrent, guarded, verifying, deduplicating, resumable fetching."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import uuid
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from ipaddress import IPv4Network, IPv6Network
+from pathlib import Path
+from types import TracebackType
+from urllib.parse import urljoin, urlsplit
+
+import attrs
+import numpy as np
+import requests
+
+from redditvision.download._limits import DownloadLimits
+from redditvision.download._netguard import GuardedAdapter, check_url, make_policy
+from redditvision.download._verify import (
+    EXTENSIONS,
+    VerifiedImage,
+    is_placeholder_url,
+    verify_image,
+)
+from redditvision.errors import ConfigError, DownloadError, UnsafeURLError
+from redditvision.manifest import MANIFEST_NAME, ImageManifest
+from redditvision.models import ImagePost, ImageRecord, MediaItem, RecordStatus
+from redditvision.retry import (
+    DEFAULT,
+    RetryArg,
+    RetryPolicy,
+    is_transient,
+    parse_retry_after,
+    resolve_retry,
+)
+
+__all__ = ["DEFAULT_DOWNLOAD_RETRY", "ImageDownloader"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_DOWNLOAD_RETRY = RetryPolicy(
+    on=is_transient, attempts=4, timeout=120.0, initial=0.5, maximum=10.0, max_retry_after=60.0
+)
+"""The downloader's own retry policy: 4 attempts within 120 s, backoff 0.5 s doubling up
+to 10 s, ``Retry-After`` honoured up to 60 s (a server asking for longer ends the retries
+for that item at once; a re-run retries it)."""
+
+_TRANSIENT_STATUS = frozenset({408, 429})
+_REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
+_DONE = frozenset(
+    {RecordStatus.OK, RecordStatus.DUPLICATE, RecordStatus.MISSING, RecordStatus.SKIPPED}
+)
+_CHUNK = 64 * 1024
+_IMAGES = "images"
+_PARTIAL = ".partial"
+
+
+class _PlaceholderError(Exception):
+    """The host answered with its "image removed" placeholder."""
+
+    def __init__(self, where: str) -> None:
+        super().__init__(where)
+        self.where = where
+
+
+@attrs.frozen
+class _Task:
+    post: ImagePost
+    index: int
+    item: MediaItem
+
+    @property
+    def key(self) -> str:
+        return f"{self.post.id}:{self.index}"
+
+    @property
+    def host(self) -> str:
+        try:
+            return (urlsplit(self.item.url).hostname or "").lower()
+        except ValueError:
+            return ""
+
+
+@attrs.frozen(kw_only=True)
+class _Outcome:
+    status: RecordStatus
+    reason: str | None = None
+    tmp: Path | None = None
+    sha256: str | None = None
+    size: int | None = None
+    image: VerifiedImage | None = None
+    final_url: str | None = None
+    attempts: int = 0
+
+
+@attrs.frozen
+class _Body:
+    tmp: Path
+    sha256: str
+    size: int
+    final_url: str
+
+
+class _PostState:
+    """Bookkeeping of one post while its items are in flight (for the preview fallback)."""
+
+    def __init__(self, post: ImagePost) -> None:
+        self.post = post
+        self.pending = 0
+        self.any_ok = False
+        self.previews: list[_Task] = []
+
+
+class _NearIndex:
+    """Perceptual hashes of the ok images and their groups; a vectorised Hamming scan.
+
+    Memory: 8 bytes per hash plus the group string, per unique image (not per post).
+    """
+
+    def __init__(self, distance: int) -> None:
+        self.distance = distance
+        self._hashes = np.zeros(1024, dtype=np.uint64)
+        self._groups: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self._groups)
+
+    def match(self, phash: str) -> str | None:
+        n = len(self._groups)
+        if n == 0:
+            return None
+        distances = np.bitwise_count(self._hashes[:n] ^ np.uint64(int(phash, 16)))
+        best = int(np.argmin(distances))
+        return self._groups[best] if int(distances[best]) <= self.distance else None
+
+    def add(self, phash: str, group: str) -> None:
+        n = len(self._groups)
+        if n == len(self._hashes):
+            self._hashes = np.concatenate([self._hashes, np.zeros(n, dtype=np.uint64)])
+        self._hashes[n] = np.uint64(int(phash, 16))
+        self._groups.append(group)
+
+
+class ImageDownloader:
+    """Download the images of posts: concurrent, guarded, verified, deduplicated, resumable.
+
+    Each media item of each :class:`~redditvision.models.ImagePost` becomes one
+    :class:`~redditvision.models.ImageRecord` and one row of the folder's
+    :class:`~redditvision.manifest.ImageManifest` (``out_dir/manifest.sqlite``). Files are
+    named by content, ``out_dir/images/ab/<sha256>.<ext>`` (the extension of the sniffed
+    format), never by title; they are written under ``out_dir/.partial`` and renamed when
+    complete and verified, and the manifest row is committed after the rename. A re-run
+    skips what is done (ok, duplicate, missing, skipped, with the file present), retries
+    what failed, and after a ``SIGKILL`` at any moment loses nothing and duplicates
+    nothing (an orphan file left between rename and commit is adopted by the next run, as
+    its name is its content).
+
+    Args:
+        out_dir: The output folder (created if needed).
+        session: A ``requests.Session`` to use (connection reuse, headers, proxies,
+            transport adapters mounted for specific origins). The downloader mounts its
+            guarded adapter for ``http://`` and ``https://`` on it; adapters the caller
+            mounted for longer prefixes keep precedence. When omitted, one is built with
+            ``trust_env=False`` (no proxies from the environment: a proxy would connect
+            on our behalf, out of the guard's sight) and closed by :meth:`close`.
+        limits: Sizes, pixels, formats, redirects, timeouts (:class:`DownloadLimits`).
+        concurrency: Worker threads, i.e. requests in flight (default 16, sized for I/O).
+        per_host: Requests in flight per hostname (default 4), to be polite to each host.
+        allow_private_networks: Allow loopback, private, link-local and other non-public
+            addresses (default False). For tests on 127.0.0.1 and intranets only.
+        allowed_networks: Networks allowed although not public (``"10.1.2.0/24"``), a
+            narrower opt-in than ``allow_private_networks``.
+        near_duplicate_distance: Largest Hamming distance between 64-bit perceptual hashes
+            for two images to share a near-duplicate group (default 6). On the 383 BMW
+            photos of ``shared/data``, resized and re-encoded copies are at most 8 bits from
+            their original (99% within 4), and the closest distinct photos (white studio
+            shots) are 4 and 6 bits apart; grouping errs on the side of keeping look-alikes
+            together, which only costs a split some freedom.
+        retry: The retry policy for each item (:data:`DEFAULT`:
+            :data:`DEFAULT_DOWNLOAD_RETRY`; None for one attempt).
+
+    Raises:
+        ConfigError: ``concurrency`` or ``per_host`` below 1, ``near_duplicate_distance``
+            outside 0..64, or a bad network in ``allowed_networks``.
+    """
+
+    def __init__(
+        self,
+        out_dir: str | os.PathLike[str],
+        *,
+        session: requests.Session | None = None,
+        limits: DownloadLimits = DownloadLimits(),  # noqa: B008 - frozen, immutable default
+        concurrency: int = 16,
+        per_host: int = 4,
+        allow_private_networks: bool = False,
+        allowed_networks: Iterable[str | IPv4Network | IPv6Network] = (),
+        near_duplicate_distance: int = 6,
+        retry: RetryArg = DEFAULT,
+    ) -> None:
+        if concurrency < 1 or per_host < 1:
+            raise ConfigError(
+                f"concurrency ({concurrency}) and per_host ({per_host}) must be at least 1"
+            )
+        if not 0 <= near_duplicate_distance <= 64:
+            raise ConfigError(
+                f"near_duplicate_distance {near_duplicate_distance} is outside 0..64 "
+                "(bits of a 64-bit perceptual hash)"
+            )
+        try:
+            policy = make_policy(allow_private_networks, allowed_networks)
+        except ValueError as exc:
+            raise ConfigError(f"allowed_networks: {exc}") from exc
+        self.out_dir = Path(out_dir)
+        self.limits = limits
+        self.concurrency = concurrency
+        self.per_host = per_host
+        self.near_duplicate_distance = near_duplicate_distance
+        self._retry = resolve_retry(retry, DEFAULT_DOWNLOAD_RETRY)
+        self._own_session = session is None
+        if session is None:
+            session = requests.Session()
+            session.trust_env = False
+            session.headers["User-Agent"] = limits.user_agent
+        adapter = GuardedAdapter(
+            policy, pool_connections=max(10, concurrency), pool_maxsize=max(per_host, 4)
+        )
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        self._session = session
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self._images = self.out_dir / _IMAGES
+        self._partial = self.out_dir / _PARTIAL
+        self._partial.mkdir(exist_ok=True)
+        self.manifest = ImageManifest(self.out_dir / MANIFEST_NAME)
+        self._near: _NearIndex | None = None
+        self._fetch_lock = threading.Lock()
+        self._closed = False
+        self._clean_partial()
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def _clean_partial(self) -> None:
+        for leftover in self._partial.glob("*.part"):
+            leftover.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """Close the manifest and, when the downloader built it, the session (safe twice)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._own_session:
+            self._session.close()
+        self.manifest.close()
+
+    def __enter__(self) -> ImageDownloader:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"ImageDownloader({str(self.out_dir)!r}, concurrency={self.concurrency})"
+
+    # -- the run -------------------------------------------------------------------------
+
+    def fetch(
+        self,
+        posts: Iterable[ImagePost],
+        *,
+        retry: RetryArg = DEFAULT,
+        timeout: float | None = None,
+    ) -> Iterator[ImageRecord]:
+        """Download every media item of ``posts``, yielding records as they complete.
+
+        Posts are read lazily, a bounded window ahead (four times ``concurrency`` items),
+        so memory does not grow with the number of posts; records come in completion
+        order. Items already done in the manifest are not fetched again: their stored
+        record is yielded. A post's preview items (``MediaItem.is_preview``) are fallbacks:
+        fetched only when none of its other items ended ok (deleted, placeholder, failed),
+        else recorded as skipped. No single item's failure raises: it is recorded.
+
+        Args:
+            posts: Posts from the collect step (any iterable, e.g. a generator).
+            retry: Retry policy per item; :data:`DEFAULT` for the downloader's.
+            timeout: Connect and read timeout in seconds for each request; None for the
+                limits' ``connect_timeout`` and ``read_timeout``.
+
+        Yields:
+            One record per media item, its row already committed to the manifest.
+
+        Raises:
+            ConfigError: The downloader is closed, or another ``fetch`` of it is running.
+        """
+        if self._closed:
+            raise ConfigError("the ImageDownloader is closed")
+        if not self._fetch_lock.acquire(blocking=False):
+            raise ConfigError("one ImageDownloader runs one fetch at a time")
+        try:
+            policy = resolve_retry(retry, self._retry)
+            timeouts = (
+                (timeout, timeout)
+                if timeout is not None
+                else (self.limits.connect_timeout, self.limits.read_timeout)
+            )
+            yield from self._run(iter(posts), policy, timeouts)
+        finally:
+            self._fetch_lock.release()
+
+    def _near_index(self) -> _NearIndex:
+        if self._near is None:
+            index = _NearIndex(self.near_duplicate_distance)
+            for phash, group in self.manifest.phashes():
+                index.add(phash, group)
+            self._near = index
+        return self._near
+
+    def _run(
+        self,
+        posts: Iterator[ImagePost],
+        policy: RetryPolicy | None,
+        timeouts: tuple[float, float],
+    ) -> Iterator[ImageRecord]:
+        lookahead = 4 * self.concurrency
+        waiting: dict[str, deque[_Task]] = {}
+        n_waiting = 0
+        active: dict[str, int] = {}
+        running: dict[Future[_Outcome], _Task] = {}
+        states: dict[str, _PostState] = {}
+        in_flight_keys: set[str] = set()
+        ready: deque[ImageRecord] = deque()
+        exhausted = False
+
+        def enqueue(task: _Task) -> None:
+            nonlocal n_waiting
+            waiting.setdefault(task.host, deque()).append(task)
+            in_flight_keys.add(task.key)
+            n_waiting += 1
+
+        def settle(state: _PostState) -> None:
+            """All non-preview items of a post are done: fetch or skip its previews."""
+            for task in state.previews:
+                if state.any_ok:
+                    skipped = _Outcome(
+                        status=RecordStatus.SKIPPED,
+                        reason="preview not needed: the post's own image was fetched",
+                    )
+                    ready.append(self._record(task, skipped))
+                    in_flight_keys.discard(task.key)
+                else:
+                    enqueue(task)
+            state.previews = []
+
+        def intake(post: ImagePost) -> None:
+            state = _PostState(post)
+            has_originals = any(not item.is_preview for item in post.media)
+            for index, item in enumerate(post.media):
+                task = _Task(post, index, item)
+                if task.key in in_flight_keys:
+                    continue
+                done = self._done(task.key)
+                if done is not None:
+                    ready.append(done)
+                    if not item.is_preview and done.status in (
+                        RecordStatus.OK,
+                        RecordStatus.DUPLICATE,
+                    ):
+                        state.any_ok = True
+                    continue
+                if item.is_preview and has_originals:
+                    in_flight_keys.add(task.key)
+                    state.previews.append(task)
+                    continue
+                state.pending += 1
+                enqueue(task)
+            if state.pending:
+                states[post.id] = state
+            else:
+                settle(state)
+
+        def submit(executor: ThreadPoolExecutor) -> None:
+            nonlocal n_waiting
+            progressed = True
+            while progressed and len(running) < self.concurrency and n_waiting:
+                progressed = False
+                for host in list(waiting):
+                    if len(running) >= self.concurrency:
+                        break
+                    queue = waiting[host]
+                    if active.get(host, 0) >= self.per_host:
+                        continue
+                    task = queue.popleft()
+                    if not queue:
+                        del waiting[host]
+                    n_waiting -= 1
+                    active[host] = active.get(host, 0) + 1
+                    future = executor.submit(self._download, task, policy, timeouts)
+                    running[future] = task
+                    progressed = True
+
+        executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="redditvision-download")
+        try:
+            while True:
+                while not exhausted and n_waiting + len(running) < lookahead:
+                    try:
+                        post = next(posts)
+                    except StopIteration:
+                        exhausted = True
+                        break
+                    intake(post)
+                    if ready:
+                        break
+                submit(executor)
+                while ready:
+                    yield ready.popleft()
+                if not running:
+                    if exhausted and not n_waiting:
+                        return
+                    continue
+                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for future in done:
+                    task = running.pop(future)
+                    active[task.host] -= 1
+                    if not active[task.host]:
+                        del active[task.host]
+                    record = self._commit(task, future.result())
+                    in_flight_keys.discard(task.key)
+                    ready.append(record)
+                    state = states.get(task.post.id)
+                    if state is not None and not task.item.is_preview:
+                        state.pending -= 1
+                        state.any_ok = state.any_ok or record.status in (
+                            RecordStatus.OK,
+                            RecordStatus.DUPLICATE,
+                        )
+                        if state.pending == 0:
+                            del states[task.post.id]
+                            settle(state)
+        finally:
+            for future in running:
+                future.cancel()
+            executor.shutdown(wait=True, cancel_futures=True)
+            for future, _task in running.items():
+                if future.done() and not future.cancelled():
+                    leftover = future.result().tmp
+                    if leftover is not None:
+                        leftover.unlink(missing_ok=True)
+
+    def _done(self, key: str) -> ImageRecord | None:
+        record = self.manifest.get(key)
+        if record is None or record.status not in _DONE:
+            return None
+        if record.status in (RecordStatus.OK, RecordStatus.DUPLICATE) and (
+            record.path is None or not record.path.is_file()
+        ):
+            return None  # the file was deleted: fetch again
+        return record
+
+    # -- one item, in a worker thread ----------------------------------------------------
+
+    def _download(
+        self, task: _Task, policy: RetryPolicy | None, timeouts: tuple[float, float]
+    ) -> _Outcome:
+        attempts = 0
+
+        def attempt() -> _Body:
+            nonlocal attempts
+            attempts += 1
+            return self._get(task.item.url, timeouts)
+
+        body: _Body | None = None
+        try:
+            check_url(task.item.url)
+            body = attempt() if policy is None else policy.call(attempt)
+            if body.sha256 in self.limits.placeholder_sha256:
+                raise _PlaceholderError(f"{body.final_url} (a known placeholder picture)")
+            image = verify_image(body.tmp, self.limits)
+        except _PlaceholderError as exc:
+            self._discard(body)
+            return _Outcome(
+                status=RecordStatus.MISSING,
+                reason=f"deleted image: the host serves a placeholder ({exc.where})",
+                attempts=attempts,
+            )
+        except UnsafeURLError as exc:
+            self._discard(body)
+            return _Outcome(status=RecordStatus.FAILED, reason=exc.message, attempts=attempts)
+        except DownloadError as exc:
+            self._discard(body)
+            return _Outcome(status=RecordStatus.FAILED, reason=str(exc), attempts=attempts)
+        except Exception as exc:  # one bad item never sinks a run
+            logger.exception("unexpected error downloading %s", task.item.url)
+            self._discard(body)
+            return _Outcome(
+                status=RecordStatus.FAILED,
+                reason=f"unexpected {type(exc).__name__}: {exc}",
+                attempts=attempts,
+            )
+        return _Outcome(
+            status=RecordStatus.OK,
+            tmp=body.tmp,
+            sha256=body.sha256,
+            size=body.size,
+            image=image,
+            final_url=body.final_url,
+            attempts=attempts,
+        )
+
+    @staticmethod
+    def _discard(body: _Body | None) -> None:
+        if body is not None:
+            body.tmp.unlink(missing_ok=True)
+
+    def _get(self, url: str, timeouts: tuple[float, float]) -> _Body:
+        """One attempt: follow redirects by hand (each hop checked), stream to a file."""
+        limits = self.limits
+        current = url
+        hops = 0
+        while True:
+            check_url(current)
+            if is_placeholder_url(current, limits):
+                raise _PlaceholderError(current)
+            try:
+                response = self._session.get(
+                    current,
+                    stream=True,
+                    allow_redirects=False,
+                    timeout=timeouts,
+                    headers={"Accept": "image/*,*/*;q=0.5"},
+                )
+            except requests.RequestException as exc:
+                raise _translate(exc, current) from exc
+            if response.status_code in _REDIRECT_STATUS and "location" in response.headers:
+                target = self._session.get_redirect_target(response) or ""
+                response.close()
+                hops += 1
+                if hops > limits.max_redirects:
+                    raise DownloadError(
+                        f"more than {limits.max_redirects} redirects from {url} "
+                        "(DownloadLimits.max_redirects)",
+                        service="http",
+                        status=response.status_code,
+                    )
+                current = urljoin(current, target)
+                continue
+            break
+        with response:
+            _check_status(response, current)
+            length = response.headers.get("Content-Length")
+            if length is not None and length.isdigit() and int(length) > limits.max_bytes:
+                raise DownloadError(
+                    f"{current} announces {int(length):,} bytes, over the limit of "
+                    f"{limits.max_bytes:,} (DownloadLimits.max_bytes)",
+                    service="http",
+                )
+            tmp = self._partial / f"{uuid.uuid4().hex}.part"
+            digest = hashlib.sha256()
+            size = 0
+            try:
+                with tmp.open("wb") as handle:
+                    for chunk in response.iter_content(_CHUNK):
+                        size += len(chunk)
+                        if size > limits.max_bytes:
+                            raise DownloadError(
+                                f"{current} sent more than {limits.max_bytes:,} bytes "
+                                "(DownloadLimits.max_bytes); aborted",
+                                service="http",
+                            )
+                        digest.update(chunk)
+                        handle.write(chunk)
+            except requests.RequestException as exc:
+                tmp.unlink(missing_ok=True)
+                raise _translate(exc, current) from exc
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+            encoded = response.headers.get("Content-Encoding", "identity") != "identity"
+            if length is not None and length.isdigit() and not encoded and size < int(length):
+                tmp.unlink(missing_ok=True)
+                raise DownloadError(
+                    f"{current} was cut off after {size:,} of {int(length):,} bytes",
+                    service="http",
+                    transient=True,
+                )
+        return _Body(tmp=tmp, sha256=digest.hexdigest(), size=size, final_url=current)
+
+    # -- committing, in the consumer's thread --------------------------------------------
+
+    def _record(self, task: _Task, outcome: _Outcome, **fields: object) -> ImageRecord:
+        post = task.post
+        record = ImageRecord(
+            post_id=post.id,
+            index=task.index,
+            url=task.item.url,
+            status=outcome.status,
+            reason=outcome.reason,
+            subreddit=post.subreddit,
+            title=post.title,
+            author=post.author,
+            flair_text=post.flair_text,
+            permalink=post.permalink,
+            **fields,  # type: ignore[arg-type]
+        )
+        self.manifest.put(record, final_url=outcome.final_url, attempts=outcome.attempts)
+        return record
+
+    def _commit(self, task: _Task, outcome: _Outcome) -> ImageRecord:
+        if outcome.status is not RecordStatus.OK:
+            return self._record(task, outcome)
+        assert outcome.tmp is not None
+        assert outcome.sha256 is not None
+        assert outcome.image is not None
+        image = outcome.image
+        common = {
+            "sha256": outcome.sha256,
+            "phash": image.phash,
+            "width": image.width,
+            "height": image.height,
+            "format": image.format,
+            "size_bytes": outcome.size,
+        }
+        original = self.manifest.find_sha256(outcome.sha256)
+        if (
+            original is not None
+            and original.key != task.key
+            and original.path is not None
+            and original.path.is_file()
+        ):
+            outcome.tmp.unlink(missing_ok=True)
+            return self._record(
+                task,
+                attrs.evolve(
+                    outcome,
+                    status=RecordStatus.DUPLICATE,
+                    reason=f"same bytes as {original.key} (post {original.post_id})",
+                ),
+                path=original.path,
+                duplicate_of=original.key,
+                near_duplicate_group=original.near_duplicate_group,
+                **common,
+            )
+        ext = EXTENSIONS.get(image.format, image.format.lower())
+        final = self._images / outcome.sha256[:2] / f"{outcome.sha256}.{ext}"
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(outcome.tmp, final)
+        near = self._near_index()
+        group = near.match(image.phash)
+        if group is None:
+            group = task.key
+        near.add(image.phash, group)
+        return self._record(
+            task,
+            outcome,
+            path=final,
+            near_duplicate_group=group,
+            **common,
+        )
+
+
+def _check_status(response: requests.Response, url: str) -> None:
+    status = response.status_code
+    if status == 200:
+        return
+    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    reason = response.reason or ""
+    if status in _TRANSIENT_STATUS or 500 <= status <= 599:
+        raise DownloadError(
+            f"HTTP {status} {reason} from {url}".rstrip(),
+            service="http",
+            status=status,
+            retry_after=retry_after,
+            transient=True,
+        )
+    raise DownloadError(
+        f"HTTP {status} {reason} from {url}".replace("  ", " "),
+        service="http",
+        status=status,
+    )
+
+
+def _translate(exc: requests.RequestException, url: str) -> DownloadError:
+    """Map a requests exception to a DownloadError (transient for network trouble)."""
+    if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.InvalidSchema):
+        return UnsafeURLError(f"{url!r} is not a URL the downloader fetches: {exc}")
+    if isinstance(exc, requests.exceptions.Timeout):
+        return DownloadError(f"timed out fetching {url}", service="http", transient=True)
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return DownloadError(
+            f"the body of {url} was cut off: {exc}", service="http", transient=True
+        )
+    if isinstance(exc, requests.exceptions.ContentDecodingError):
+        return DownloadError(f"cannot decode the body of {url}: {exc}", service="http")
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        return DownloadError(
+            f"connection to {urlsplit(url).netloc} failed: {type(exc).__name__}",
+            service="http",
+            transient=True,
+        )
+    return DownloadError(f"request for {url} failed: {exc}", service="http")
