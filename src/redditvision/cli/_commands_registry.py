@@ -11,10 +11,8 @@ __all__ = ["MODULES", "commands"]
 MODULES: tuple[str, ...] = (
     # one line per step's command module, e.g. "redditvision.cli._collect",
     "redditvision.cli._collect",
-    "redditvision.cli._download",
     "redditvision.cli._dataset",
     "redditvision.cli._compare",
-    "redditvision.cli._run",
 )
 
 
