@@ -9,6 +9,9 @@ import pytest
 
 from redditvision import retry
 
+# The loopback HTTP image server (tests/harness) and its fixtures.
+pytest_plugins = ["harness.plugin"]
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 

@@ -12,6 +12,7 @@ from redditvision.backends.automl import AutoMLShutdownWarning, LegacyAutoMLBack
 from redditvision.backends.vertex import VertexAutoMLBackend, VertexDeployment, VertexPredictor
 from redditvision.classify import Classifier, PredictionBackend, Predictor
 from redditvision.download import DownloadLimits, ImageDownloader
+from redditvision.download import DownloadLimits, ImageDownloader
 from redditvision.errors import (
     ComparisonError,
     ConfigError,
@@ -27,6 +28,7 @@ from redditvision.errors import (
     TrainingError,
     UnsafeURLError,
 )
+from redditvision.manifest import ImageManifest
 from redditvision.manifest import ImageManifest
 from redditvision.models import (
     DatasetLocation,
@@ -69,10 +71,13 @@ __all__ = [
     "DatasetError",
     "DatasetLocation",
     "DownloadError",
+    "DownloadLimits",
     "Evaluation",
     "GenericLabel",
     "GenericLabeler",
+    "ImageDownloader",
     "ImageLabels",
+    "ImageManifest",
     "ImagePost",
     "ImageRecord",
     "LabelMetrics",

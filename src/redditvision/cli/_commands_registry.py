@@ -11,6 +11,7 @@ __all__ = ["MODULES", "commands"]
 MODULES: tuple[str, ...] = (
     # one line per step's command module, e.g. "redditvision.cli._collect",
     "redditvision.cli._collect",
+    "redditvision.cli._download",
     "redditvision.cli._dataset",
     "redditvision.cli._compare",
 )
