@@ -247,6 +247,19 @@ def test_predict_resource_exhausted_ends_in_a_clear_error_after_the_cap(
     assert len(retry.recorded_sleeps()) == 4
 
 
+def test_predict_gives_up_at_once_when_the_server_asks_to_wait_beyond_the_cap(
+    fake: FakeAutoML, backend: LegacyAutoMLBackend
+) -> None:
+    name = fake.add_model(deployed=True)
+    fake.server.fail("Predict", grpc.StatusCode.RESOURCE_EXHAUSTED, times=None, retry_after=600)
+
+    with pytest.raises(PredictionError) as info:
+        Classifier(TrainedModel(backend="automl", resource=name), backend=backend).predict(_png())
+
+    assert info.value.retry_after == 600
+    assert len(fake.server.calls_to("Predict")) == 1
+
+
 def test_deadline_exceeded_on_create_model_resumes_the_operation_without_a_second_create(
     fake: FakeAutoML, backend: LegacyAutoMLBackend
 ) -> None:
