@@ -50,6 +50,16 @@ from redditvision.models import (
     TrainedModel,
     TrainingBudget,
 )
+from redditvision.reddit import (
+    CollectStats,
+    DumpFileSource,
+    ListingFileSource,
+    PostFilters,
+    RedditImageSource,
+    SkipReason,
+    post_from_submission_data,
+    resolve_media,
+)
 from redditvision.retry import DEFAULT, RetryPolicy, is_transient, parse_retry_after
 from redditvision.training import AutoMLTrainer, TrainingBackend
 from redditvision.vision import GenericLabeler, ImageLabels
@@ -66,12 +76,14 @@ __all__ = [
     "AutoMLShutdownWarning",
     "AutoMLTrainer",
     "Classifier",
+    "CollectStats",
     "ComparisonError",
     "ConfigError",
     "DatasetError",
     "DatasetLocation",
     "DownloadError",
     "DownloadLimits",
+    "DumpFileSource",
     "Evaluation",
     "GenericLabel",
     "GenericLabeler",
@@ -84,6 +96,7 @@ __all__ = [
     "LabeledDataset",
     "LabeledImage",
     "LegacyAutoMLBackend",
+    "ListingFileSource",
     "ListingFormatError",
     "MLUse",
     "MediaItem",
@@ -91,13 +104,16 @@ __all__ = [
     "Misclassified",
     "MissingDependencyError",
     "ModelFormatError",
+    "PostFilters",
     "Prediction",
     "PredictionBackend",
     "PredictionError",
     "Predictor",
     "RecordStatus",
+    "RedditImageSource",
     "RedditVisionError",
     "RetryPolicy",
+    "SkipReason",
     "SkippedMedia",
     "SourceError",
     "StorageError",
@@ -110,4 +126,6 @@ __all__ = [
     "__version__",
     "is_transient",
     "parse_retry_after",
+    "post_from_submission_data",
+    "resolve_media",
 ]

@@ -1070,6 +1070,70 @@ class VertexAutoMLBackend:
         if deployment.model:
             self._deploy_state(deployment.model).clear()
 
+    def undeploy_endpoint(
+        self,
+        endpoint: str,
+        *,
+        deployed_model_id: str | None = None,
+        delete_endpoint: bool | None = None,
+    ) -> tuple[list[VertexDeployment], bool]:
+        """Undeploy one or every model of an endpoint, and delete it when asked.
+
+        Args:
+            endpoint: ``projects/P/locations/L/endpoints/E``.
+            deployed_model_id: The deployed model to take down, or None for all of them.
+            delete_endpoint: Delete the endpoint once empty; default: when it carries the
+                ``redditvision-run`` label (:meth:`deploy` created it).
+
+        Returns:
+            The deployments taken down, and whether the endpoint was deleted.
+
+        Raises:
+            PredictionError: The endpoint or deployed model does not exist, or the service
+                refused.
+        """
+        current = self._rpc(
+            self.endpoint_client.get_endpoint,
+            f"reading endpoint {endpoint}",
+            error=PredictionError,
+            retry=self.retry,
+            request={"name": endpoint},
+        )
+        targets = [
+            d
+            for d in current.deployed_models
+            if deployed_model_id is None or d.id == deployed_model_id
+        ]
+        if deployed_model_id is not None and not targets:
+            raise PredictionError(
+                f"endpoint {endpoint} has no deployed model {deployed_model_id}; deployed: "
+                f"{', '.join(d.id for d in current.deployed_models) or 'none'}",
+                service="vertex",
+                status="NOT_FOUND",
+            )
+        done = []
+        for deployed in targets:
+            deployment = VertexDeployment(
+                endpoint=endpoint, deployed_model_id=str(deployed.id), model=str(deployed.model)
+            )
+            self.undeploy(deployment, delete_endpoint=False)
+            done.append(deployment)
+        left = len(current.deployed_models) - len(targets)
+        delete = RUN_LABEL in current.labels if delete_endpoint is None else delete_endpoint
+        deleted = False
+        if delete and left == 0:
+            future = self._rpc(
+                self.endpoint_client.delete_endpoint,
+                f"deleting endpoint {endpoint}",
+                error=PredictionError,
+                request={"name": endpoint},
+            )
+            self._wait_operation(
+                self.endpoint_client, future.operation.name, "delete", error=PredictionError
+            )
+            deleted = True
+        return done, deleted
+
     def open_predictor(self, model: TrainedModel, *, deploy: bool = True) -> VertexPredictor:
         """Open a predictor for a model or an endpoint.
 

@@ -250,7 +250,9 @@ def _print_summary(summary: dict[str, Any]) -> None:
         table.add_row("bad input lines", str(summary["errors"]))
     err_console.print(table)
     for message in summary["error_messages"]:
-        err_console.print(f"[yellow]bad input[/] {escape(message)}", highlight=False)
+        err_console.print(
+            f"[yellow]bad input[/] {escape(message)}", highlight=False, soft_wrap=True
+        )
     where = summary["out"] or "standard output"
     err_console.print(f"{summary['posts_written']} posts written to {where}", highlight=False)
 
