@@ -9,8 +9,8 @@ import pytest
 
 from redditvision import retry
 
-# The loopback HTTP image server (tests/harness) and its fixtures.
-pytest_plugins = ["harness.plugin"]
+# The loopback HTTP image server (tests/harness) and the Cloud Storage emulator (harness_gcs).
+pytest_plugins = ["harness.plugin", "harness_gcs"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
