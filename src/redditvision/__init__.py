@@ -11,7 +11,24 @@ import importlib.metadata as _metadata
 from redditvision.backends.automl import AutoMLShutdownWarning, LegacyAutoMLBackend
 from redditvision.backends.vertex import VertexAutoMLBackend, VertexDeployment, VertexPredictor
 from redditvision.classify import Classifier, PredictionBackend, Predictor
-from redditvision.download import DownloadLimits, ImageDownloader
+from redditvision.dataset import (
+    CheckIssue,
+    DatasetCheckReport,
+    LabelingReport,
+    LabelMap,
+    RuleSet,
+    check_dataset,
+    convert_unsupported,
+    export_label_csv,
+    group_near_duplicates,
+    label_csv,
+    label_folders,
+    label_records,
+    load_local_dataset,
+    normalize_label,
+    split_dataset,
+    write_local_dataset,
+)
 from redditvision.download import DownloadLimits, ImageDownloader
 from redditvision.errors import (
     ComparisonError,
@@ -28,7 +45,6 @@ from redditvision.errors import (
     TrainingError,
     UnsafeURLError,
 )
-from redditvision.manifest import ImageManifest
 from redditvision.manifest import ImageManifest
 from redditvision.models import (
     DatasetLocation,
@@ -61,6 +77,7 @@ from redditvision.reddit import (
     resolve_media,
 )
 from redditvision.retry import DEFAULT, RetryPolicy, is_transient, parse_retry_after
+from redditvision.storage import DatasetWriter, GcsDatasetWriter, LocalDatasetWriter, UploadResult
 from redditvision.training import AutoMLTrainer, TrainingBackend
 from redditvision.vision import GenericLabeler, ImageLabels
 
@@ -75,16 +92,20 @@ __all__ = [
     "DEFAULT",
     "AutoMLShutdownWarning",
     "AutoMLTrainer",
+    "CheckIssue",
     "Classifier",
     "CollectStats",
     "ComparisonError",
     "ConfigError",
+    "DatasetCheckReport",
     "DatasetError",
     "DatasetLocation",
+    "DatasetWriter",
     "DownloadError",
     "DownloadLimits",
     "DumpFileSource",
     "Evaluation",
+    "GcsDatasetWriter",
     "GenericLabel",
     "GenericLabeler",
     "ImageDownloader",
@@ -92,12 +113,15 @@ __all__ = [
     "ImageManifest",
     "ImagePost",
     "ImageRecord",
+    "LabelMap",
     "LabelMetrics",
     "LabeledDataset",
     "LabeledImage",
+    "LabelingReport",
     "LegacyAutoMLBackend",
     "ListingFileSource",
     "ListingFormatError",
+    "LocalDatasetWriter",
     "MLUse",
     "MediaItem",
     "MediaKind",
@@ -113,6 +137,7 @@ __all__ = [
     "RedditImageSource",
     "RedditVisionError",
     "RetryPolicy",
+    "RuleSet",
     "SkipReason",
     "SkippedMedia",
     "SourceError",
@@ -123,9 +148,21 @@ __all__ = [
     "TrainingBudget",
     "TrainingError",
     "UnsafeURLError",
+    "UploadResult",
     "__version__",
+    "check_dataset",
+    "convert_unsupported",
+    "export_label_csv",
+    "group_near_duplicates",
     "is_transient",
+    "label_csv",
+    "label_folders",
+    "label_records",
+    "load_local_dataset",
+    "normalize_label",
     "parse_retry_after",
     "post_from_submission_data",
     "resolve_media",
+    "split_dataset",
+    "write_local_dataset",
 ]
