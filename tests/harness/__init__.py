@@ -13,6 +13,7 @@ loopback address. Tests register what each path answers and read back what was a
         host.script("/a.jpg", Fault.status(503), Fault.reset())   # then the normal answer
         host.url_for("/a.jpg")                      # "http://127.0.0.1:PORT/a.jpg"
         host.hits("/a.jpg")                         # requests seen for that path
+        host.max_in_flight                          # most requests answered at once
 
 Faults are consumed one per request, in order; once a path's script is used up the path
 answers normally. :meth:`Fault.status` (any status, optional ``Retry-After`` and body),
@@ -153,6 +154,9 @@ class ImageHost:
         self._faults: dict[str, deque[Fault]] = defaultdict(deque)
         self._hits: dict[str, int] = defaultdict(int)
         self._origins: set[str] = set()
+        self._in_flight = 0
+        self.max_in_flight = 0
+        """Most requests this server was answering at the same time."""
         server_cls = _Server
         if ":" in host:
 
@@ -172,7 +176,9 @@ class ImageHost:
     def start(self) -> ImageHost:
         """Start serving in a daemon thread; returns self."""
         if self._thread is None:
-            self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+            self._thread = threading.Thread(
+                target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+            )
             self._thread.start()
         return self
 
@@ -301,6 +307,17 @@ class ImageHost:
             self._hits[path] += 1
             fault = self._faults[path].popleft() if self._faults.get(path) else None
             route = self._routes.get(path)
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
+        try:
+            self._respond(handler, path, fault, route, head)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _respond(
+        self, handler: _Handler, path: str, fault: Fault | None, route: Route | None, head: bool
+    ) -> None:
         if self.latency:
             time.sleep(self.latency)
         if fault is not None and fault.kind == "reset":
