@@ -185,6 +185,12 @@ def test_an_import_operation_that_finishes_with_an_error_raises_its_message(
             backend.train(location, budget=TrainingBudget())
     assert caught.value.status == "INVALID_ARGUMENT"
     assert vertex_fake.calls("CreateTrainingPipeline") == 0
+    # The failure is final: once the import file is fixed, a re-run imports again.
+    vertex_fake.import_error = None
+    with make_backend(vertex_fake, tmp_path) as backend:
+        backend.train(location, budget=TrainingBudget())
+    assert vertex_fake.calls("ImportData") == 2
+    assert vertex_fake.calls("CreateDataset") == 1
 
 
 def test_a_pipeline_ending_failed_raises_with_its_error_message(

@@ -522,8 +522,13 @@ class VertexAutoMLBackend:
         step: str,
         *,
         error: type[RedditVisionError] = TrainingError,
+        state: RunState | None = None,
     ) -> operations_pb2.Operation:
-        """Poll a long-running operation by name until done; raise its error if it failed."""
+        """Poll a long-running operation by name until done; raise its error if it failed.
+
+        An operation that ended with an error is final: its record ``step`` is dropped from
+        ``state`` so that a re-run, after the cause is fixed, sends the create again.
+        """
 
         def check() -> operations_pb2.Operation:
             operation: operations_pb2.Operation = self._rpc(
@@ -549,6 +554,8 @@ class VertexAutoMLBackend:
             ) from exc
         if operation.HasField("error"):
             status = code_pb2.Code.Name(operation.error.code)
+            if state is not None:
+                state.discard([step, f"{step}_pending"])
             raise error(
                 f"{step} operation {name} failed: {operation.error.message}",
                 service="vertex",
@@ -715,7 +722,7 @@ class VertexAutoMLBackend:
             ),
         )
         if _is_operation(value):
-            operation = self._wait_operation(self.dataset_client, value, "dataset")
+            operation = self._wait_operation(self.dataset_client, value, "dataset", state=state)
             value = str(aip.Dataset.deserialize(operation.response.value).name)
             state.set("dataset", value)
         return value
@@ -744,7 +751,7 @@ class VertexAutoMLBackend:
         # ImportData has no label to look up; a re-run re-sends it, which Vertex AI treats
         # as idempotent for the same import file (data items are deduplicated).
         operation = self._create_once(state, "import", send, None)
-        self._wait_operation(self.dataset_client, operation, "import")
+        self._wait_operation(self.dataset_client, operation, "import", state=state)
         state.set("imported", True)
 
     def _ensure_pipeline(
@@ -969,7 +976,7 @@ class VertexAutoMLBackend:
         )
         if _is_operation(endpoint):
             operation = self._wait_operation(
-                self.endpoint_client, endpoint, "endpoint", error=PredictionError
+                self.endpoint_client, endpoint, "endpoint", error=PredictionError, state=state
             )
             endpoint = str(aip.Endpoint.deserialize(operation.response.value).name)
             state.set("endpoint", endpoint)
@@ -1010,7 +1017,7 @@ class VertexAutoMLBackend:
         )
         if _is_operation(deployed_id):
             operation = self._wait_operation(
-                self.endpoint_client, deployed_id, "deploy", error=PredictionError
+                self.endpoint_client, deployed_id, "deploy", error=PredictionError, state=state
             )
             response = aip.DeployModelResponse.deserialize(operation.response.value)
             deployed_id = str(response.deployed_model.id)
