@@ -498,3 +498,12 @@ def test_image_over_the_online_limit_is_reencoded_as_jpeg_under_it() -> None:
     assert _fit_image(_png(), limit) == _png()  # small images are sent unchanged
     with pytest.raises(PredictionError, match="cannot be decoded"):
         _fit_image(b"x" * 100, 10)
+
+
+def test_vertex_spelling_of_the_model_type_is_accepted(fake: FakeAutoML, tmp_path: Path) -> None:
+    with make_backend(fake, tmp_path, model_type="MOBILE_TF_VERSATILE_1") as mobile:
+        assert mobile.model_type == "mobile-versatile-1"
+        with pytest.raises(ConfigError, match="1,000-100,000"):
+            mobile.train(LOCATION, budget=TrainingBudget(milli_node_hours=200_000))
+    with pytest.raises(ConfigError, match="unknown AutoML v1 model_type"):
+        make_backend(fake, tmp_path, model_type="EDGE")

@@ -37,7 +37,7 @@ THRESHOLDS = [round(0.05 * i, 2) for i in range(20)] + [0.96, 0.97, 0.98, 0.99]
 
 
 def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
+    return datetime.datetime.now(datetime.UTC)
 
 
 def default_evaluations(model: str, labels: list[str]) -> list[automl_v1.ModelEvaluation]:

@@ -44,7 +44,7 @@ import re
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -126,6 +126,14 @@ _DEFAULT_SCORE_THRESHOLD = 0.5  # AutoML's own default for ``score_threshold``.
 _CSV_ML_USES = ("TRAIN", "VALIDATION", "TEST", "UNASSIGNED")
 
 
+def _normalize_model_type(model_type: str) -> str:
+    """Accept Vertex AI spellings too.
+
+    ``CLOUD`` becomes ``cloud`` and ``MOBILE_TF_LOW_LATENCY_1`` ``mobile-low-latency-1``.
+    """
+    return model_type.strip().lower().replace("_", "-").replace("mobile-tf-", "mobile-")
+
+
 class AutoMLShutdownWarning(UserWarning):
     """Warns that legacy AutoML v1 no longer serves Vision (shut down on 2024-03-31).
 
@@ -169,7 +177,7 @@ largest budget of 800,000 milli node hours on many nodes ends well within it).""
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _translate(
@@ -583,7 +591,9 @@ class LegacyAutoMLBackend:
         poll: Polling policy of long-running operations (default
             :data:`DEFAULT_AUTOML_POLL`).
         model_type: ``ImageClassificationModelMetadata.model_type``: ``"cloud"`` (default)
-            or a ``mobile-*`` type.
+            or a ``mobile-*`` type; the Vertex AI spellings (``"CLOUD"``,
+            ``"MOBILE_TF_LOW_LATENCY_1"``...) are accepted too, so one ``--model-type``
+            serves both backends.
         node_count: Nodes to deploy on, 1-100 (default 1).
         timeout: Seconds per RPC (default 60.0).
         progress: Called as ``progress(step, message)`` while working, e.g.
@@ -618,6 +628,7 @@ class LegacyAutoMLBackend:
         owns_clients: bool = False,
     ) -> None:
         warnings.warn(AUTOML_SHUTDOWN_NOTICE, AutoMLShutdownWarning, stacklevel=2)
+        model_type = _normalize_model_type(model_type)
         if model_type not in _MODEL_TYPE_BUDGETS:
             raise ConfigError(
                 f"unknown AutoML v1 model_type {model_type!r}; use one of "
