@@ -335,7 +335,7 @@ _keys = st.sampled_from(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.dictionaries(_keys, _json, max_size=8))
 def test_resolution_never_raises_on_arbitrary_json(data: dict[str, Any]) -> None:
     media, skipped = resolve_media(data)

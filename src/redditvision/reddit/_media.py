@@ -59,7 +59,7 @@ IMAGE_HOST_PAGE_DOMAINS = frozenset(
 _MAX_CROSSPOST_DEPTH = 3
 
 
-class SkipReason(str, enum.Enum):
+class SkipReason(enum.StrEnum):
     """Why a submission's media (or part of it) is not used; the values are stable strings.
 
     They appear as :attr:`SkippedMedia.reason <redditvision.models.SkippedMedia.reason>`

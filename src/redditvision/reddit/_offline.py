@@ -8,7 +8,7 @@ import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import zstandard
 
@@ -17,6 +17,8 @@ from redditvision.models import ImagePost
 from redditvision.reddit._posts import CollectStats, PostFilters, _Collector
 
 __all__ = ["DumpFileSource", "ListingFileSource"]
+
+_S = TypeVar("_S", bound="_FileSource")
 
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -49,7 +51,7 @@ class _FileSource:
         """Release nothing held between calls; safe to call twice."""
         self._closed = True
 
-    def __enter__(self) -> Any:
+    def __enter__(self: _S) -> _S:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
