@@ -335,6 +335,7 @@ def test_pipeline_fetches_each_url_once_classifies_each_picture_once_and_dead_le
     )
     gallery_id, missing_index, missing_url = served["missing"]
     same_a, same_b = served["same"]
+    repost_url = served["repost_url"]  # the matchers below are pickled: no server inside
     pipeline = BeamTestPipeline()
     outputs = build_pipeline(pipeline, config)
 
@@ -344,7 +345,7 @@ def test_pipeline_fetches_each_url_once_classifies_each_picture_once_and_dead_le
         by_url = {s.url: r for r in results for s in r.sources}
         assert by_url[same_a] is by_url[same_b]
         assert len(by_url[same_a].sources) == 2
-        reposted = by_url[served["repost_url"]]
+        reposted = by_url[repost_url]
         assert sorted(s.post_id for s in reposted.sources) == ["16xb01r", "repost1"]
         assert sorted(s.subreddit for s in reposted.sources) == ["<TEST_SUBREDDIT>", "BMW"]
         for result in results:
@@ -364,7 +365,7 @@ def test_pipeline_fetches_each_url_once_classifies_each_picture_once_and_dead_le
     result = pipeline.run()
     result.wait_until_finish()
 
-    assert host.hits(ImageHost._mapped_path(served["repost_url"])) == 1
+    assert host.hits(ImageHost._mapped_path(repost_url)) == 1
     assert _counter(result, "urls_fetched") == 7
     assert _counter(result, "images_stored") == 7  # 8 items, less the 404
     assert _counter(result, "images_classified") == 5
@@ -395,7 +396,8 @@ def test_entry_point_runs_the_job_without_a_model(
         document = json.loads(
             (reddit_data / "listings" / SUBMIT_IMAGES[1]).read_text(encoding="utf-8")
         )
-        document["data"]["children"][0]["data"]["url"] = host.url_for("/one.jpg")
+        data = document["data"]["children"][0]["data"]
+        data["url"] = data["url_overridden_by_dest"] = host.url_for("/one.jpg")
         listing = tmp_path / "local.json"
         listing.write_text(json.dumps(document), encoding="utf-8")
         out = tmp_path / "out"

@@ -55,7 +55,7 @@ import apache_beam as beam  # noqa: E402  (after the guard, which names the extr
 from apache_beam import pvalue  # noqa: E402
 from apache_beam.io import fileio  # noqa: E402
 from apache_beam.io.filesystems import FileSystems  # noqa: E402
-from apache_beam.metrics import Metrics  # noqa: E402
+from apache_beam.metrics.metric import Metrics  # noqa: E402
 
 __all__ = [
     "CLOUD_VISION_BATCH",
