@@ -1,0 +1,83 @@
+"""The cloud commands with ``--backend automl`` against the in-process AutoML v1 fake."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from google.cloud import automl_v1
+
+from fakes.automl import FakeAutoML
+from redditvision.cli import main
+
+# Every command builds the backend, which warns that Google shut AutoML Vision down.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::redditvision.backends.automl.AutoMLShutdownWarning"
+)
+
+DEPLOYED = automl_v1.Model.DeploymentState.DEPLOYED
+UNDEPLOYED = automl_v1.Model.DeploymentState.UNDEPLOYED
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeAutoML]:
+    with FakeAutoML() as server:
+        yield server
+
+
+def automl_args(fake: FakeAutoML, state_dir: Path) -> list[str]:
+    return [
+        "--backend",
+        "automl",
+        "--project",
+        fake.project,
+        "--location",
+        fake.location,
+        "--api-endpoint",
+        fake.address,
+        "--insecure",
+        "--state-dir",
+        str(state_dir),
+    ]
+
+
+def last_json(output: str) -> Any:
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def test_deploy_and_undeploy_a_legacy_automl_model(fake: FakeAutoML, tmp_path: Path) -> None:
+    model = fake.add_model()
+    runner = CliRunner()
+
+    deployed = runner.invoke(
+        main, ["deploy", "--model", model, "--node-count", "2", *automl_args(fake, tmp_path)]
+    )
+
+    assert deployed.exit_code == 0, deployed.output
+    assert last_json(deployed.stdout) == {"backend": "automl", "model": model, "deployed": True}
+    assert fake.models[model].deployment_state == DEPLOYED
+    (call,) = fake.server.calls_to("DeployModel")
+    assert call.request.image_classification_model_deployment_metadata.node_count == 2
+
+    undeployed = runner.invoke(main, ["undeploy", "--model", model, *automl_args(fake, tmp_path)])
+
+    assert undeployed.exit_code == 0, undeployed.output
+    assert last_json(undeployed.stdout)["undeployed"] is True
+    assert fake.models[model].deployment_state == UNDEPLOYED
+
+
+def test_deploy_of_a_missing_automl_model_exits_with_the_servers_message(
+    fake: FakeAutoML, tmp_path: Path
+) -> None:
+    missing = f"{fake.parent}/models/ICN404"
+
+    run = CliRunner().invoke(main, ["deploy", "--model", missing, *automl_args(fake, tmp_path)])
+
+    assert run.exit_code == 1
+    assert "ICN404 does not exist" in run.stderr
+    assert "status=NOT_FOUND" in run.stderr
+    assert fake.server.calls_to("DeployModel") == []
