@@ -14,10 +14,12 @@ from hypothesis import strategies as st
 from redditvision import ListingFormatError
 from redditvision.models import MediaItem, MediaKind, SkippedMedia
 from redditvision.reddit import (
+    CollectStats,
     DumpFileSource,
     ListingFileSource,
     PostFilters,
     SkipReason,
+    collect_submission,
     post_from_submission_data,
     resolve_media,
 )
@@ -340,3 +342,15 @@ _keys = st.sampled_from(
 def test_resolution_never_raises_on_arbitrary_json(data: dict[str, Any]) -> None:
     media, skipped = resolve_media(data)
     assert media or skipped
+
+
+def test_collect_submission_filters_and_counts_one_submission() -> None:
+    stats = CollectStats()
+    nsfw = {"id": "n1", "over_18": True, "url": "https://i.redd.it/n.jpg"}
+    image = {"id": "i1", "url": "https://i.redd.it/i.jpg"}
+    assert collect_submission(nsfw, stats=stats) is None
+    kept = collect_submission(image, stats=stats)
+    assert kept is not None and kept.media[0].url == "https://i.redd.it/i.jpg"
+    assert collect_submission({"title": "no id"}, stats=stats, where="RS.ndjson:3") is None
+    assert (stats.posts_seen, stats.posts_filtered, stats.images) == (3, {"nsfw": 1}, 1)
+    assert stats.errors[0].startswith("RS.ndjson:3: a submission has no 'id'")

@@ -13,7 +13,12 @@ Every source yields :class:`~redditvision.models.ImagePost` from ``submissions()
 
 from redditvision.reddit._media import SkipReason, resolve_media
 from redditvision.reddit._offline import DumpFileSource, ListingFileSource
-from redditvision.reddit._posts import CollectStats, PostFilters, post_from_submission_data
+from redditvision.reddit._posts import (
+    CollectStats,
+    PostFilters,
+    collect_submission,
+    post_from_submission_data,
+)
 from redditvision.reddit._source import (
     LISTING_CAP,
     SEARCH_SORTS,
@@ -34,6 +39,7 @@ __all__ = [
     "PostFilters",
     "RedditImageSource",
     "SkipReason",
+    "collect_submission",
     "post_from_submission_data",
     "resolve_media",
     "translate_reddit_error",

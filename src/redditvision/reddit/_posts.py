@@ -14,7 +14,7 @@ from redditvision.errors import ListingFormatError
 from redditvision.models import ImagePost, MediaItem, MediaKind, SkippedMedia
 from redditvision.reddit._media import SkipReason, resolve_media
 
-__all__ = ["CollectStats", "PostFilters", "post_from_submission_data"]
+__all__ = ["CollectStats", "PostFilters", "collect_submission", "post_from_submission_data"]
 
 logger = logging.getLogger("redditvision.reddit")
 
@@ -281,6 +281,36 @@ class _Collector:
         if not dropped:
             return post
         return attrs.evolve(post, media=tuple(kept), skipped=post.skipped + tuple(dropped))
+
+
+def collect_submission(
+    data: Mapping[str, Any],
+    *,
+    filters: PostFilters | None = None,
+    stats: CollectStats | None = None,
+    where: str = "submission",
+) -> ImagePost | None:
+    """Convert, filter and count one submission, exactly as every source does.
+
+    For callers that read submissions by other means (a Beam ``ReadFromText``, a BigQuery
+    export) and want the sources' behaviour for each one.
+
+    Args:
+        data: The submission's JSON fields (the ``data`` of a ``t3`` thing).
+        filters: Which posts and media to keep (default :class:`PostFilters`).
+        stats: Counters to update; a throwaway one when None.
+        where: Where the submission came from, for the message recorded in
+            ``stats.errors`` when it is not a submission (``"file:line"``).
+
+    Returns:
+        The kept post, or None when it is filtered out, has no image (with
+        ``require_images``), or is not a submission (then ``stats.errors`` says why and a
+        warning is logged).
+    """
+    collector = _Collector(
+        filters if filters is not None else PostFilters(), stats or CollectStats()
+    )
+    return collector.take(data, where)
 
 
 def _is_removed(data: Mapping[str, Any]) -> bool:
