@@ -31,7 +31,9 @@ from redditvision.backends.vertex import (
     IMAGE_SINGLE_LABEL_IMPORT_SCHEMA,
     ONLINE_PREDICTION_LIMIT_BYTES,
     VertexAutoMLBackend,
+    batch_instances,
     fit_online_limit,
+    image_uris_from_import_csv,
 )
 
 if TYPE_CHECKING:
@@ -430,3 +432,49 @@ def test_from_env_insecure_talks_to_the_given_endpoint(
         assert trainer.evaluate(model).labels == ("BMW M3", "BMW X5", "BMW Z4")
     backend.close()
     assert isinstance(backend.dataset_client, aip.DatasetServiceClient)
+
+
+def test_batch_prediction_over_the_import_lists_test_split_is_resumable(
+    vertex_fake: FakeVertex, tmp_path: Path
+) -> None:
+    csv_text = (
+        "training,gs://b/cars/a.jpg,bmw_m3\n"
+        "test,gs://b/cars/b.png,bmw_x5\n"
+        "TEST,gs://b/cars/c.jpeg,bmw_z4\n"
+    )
+    uris = image_uris_from_import_csv(csv_text, ml_use="test")
+    assert uris == ["gs://b/cars/b.png", "gs://b/cars/c.jpeg"]
+    assert batch_instances(uris).splitlines()[0] == (
+        '{"content": "gs://b/cars/b.png", "mimeType": "image/png"}'
+    )
+    model = vertex_fake.add_model()
+    vertex_fake.server.fail(
+        "CreateBatchPredictionJob", grpc.StatusCode.DEADLINE_EXCEEDED, after_handler=True
+    )
+    with make_backend(vertex_fake, tmp_path) as backend:
+        result = backend.batch_predict(
+            model,
+            instances_uri="gs://b/cars/instances.jsonl",
+            output_uri_prefix="gs://b/out",
+            confidence_threshold=0.2,
+        )
+    assert result.state == "JOB_STATE_SUCCEEDED"
+    assert result.output_directory.startswith("gs://b/out/prediction-")
+    assert (result.successful_count, result.failed_count) == (12, 1)
+    assert len(vertex_fake.batch_jobs) == 1
+    job = vertex_fake.server.calls_to("CreateBatchPredictionJob")[0].request.batch_prediction_job
+    assert job.input_config.instances_format == "jsonl"
+    assert dict(job.model_parameters) == {"confidenceThreshold": 0.2}
+
+
+def test_a_failed_batch_prediction_raises_its_message(
+    vertex_fake: FakeVertex, tmp_path: Path
+) -> None:
+    vertex_fake.batch_error = "instances.jsonl: line 2 is not JSON"
+    with make_backend(vertex_fake, tmp_path) as backend:
+        with pytest.raises(PredictionError, match="line 2 is not JSON"):
+            backend.batch_predict(
+                vertex_fake.add_model(),
+                instances_uri="gs://b/instances.jsonl",
+                output_uri_prefix="gs://b/out",
+            )

@@ -9,7 +9,12 @@ labeler. The public names are re-exported here; submodules starting with ``_`` a
 import importlib.metadata as _metadata
 
 from redditvision.backends.automl import AutoMLShutdownWarning, LegacyAutoMLBackend
-from redditvision.backends.vertex import VertexAutoMLBackend, VertexDeployment, VertexPredictor
+from redditvision.backends.vertex import (
+    VertexAutoMLBackend,
+    VertexBatchPrediction,
+    VertexDeployment,
+    VertexPredictor,
+)
 from redditvision.classify import Classifier, PredictionBackend, Predictor
 from redditvision.dataset import (
     CheckIssue,
@@ -149,6 +154,10 @@ __all__ = [
     "TrainingError",
     "UnsafeURLError",
     "UploadResult",
+    "VertexAutoMLBackend",
+    "VertexBatchPrediction",
+    "VertexDeployment",
+    "VertexPredictor",
     "__version__",
     "check_dataset",
     "convert_unsupported",

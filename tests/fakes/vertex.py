@@ -1,8 +1,9 @@
 """A stateful in-process fake of the Vertex AI services the Vertex backend uses.
 
 It implements ``google.cloud.aiplatform.v1`` DatasetService, PipelineService, ModelService,
-EndpointService and PredictionService plus ``google.longrunning.Operations`` with the real
-proto messages of ``google-cloud-aiplatform``, on 127.0.0.1 (see :mod:`fakes.grpcbase`).
+EndpointService, PredictionService and JobService (batch prediction) plus
+``google.longrunning.Operations`` with the real proto messages of
+``google-cloud-aiplatform``, on 127.0.0.1 (see :mod:`fakes.grpcbase`).
 
 State: datasets (with imported items), training pipelines advancing QUEUED -> PENDING ->
 RUNNING -> SUCCEEDED (or FAILED, scripted) one step per ``GetTrainingPipeline``, models with
@@ -106,6 +107,8 @@ class FakeVertex:
         self.evaluations: dict[str, tuple[aip.ModelEvaluation, list[aip.ModelEvaluationSlice]]] = {}
         self.endpoints: dict[str, aip.Endpoint] = {}
         self.predict_sizes: list[int] = []
+        self.batch_jobs: dict[str, aip.BatchPredictionJob] = {}
+        self.batch_error: str | None = None
         self._register()
 
     # -- lifecycle and clients -----------------------------------------------------------
@@ -143,6 +146,7 @@ class FakeVertex:
             "model_client": insecure_client(aip.ModelServiceClient, self.address),
             "endpoint_client": insecure_client(aip.EndpointServiceClient, self.address),
             "prediction_client": insecure_client(aip.PredictionServiceClient, self.address),
+            "job_client": insecure_client(aip.JobServiceClient, self.address),
         }
 
     def calls(self, method: str) -> int:
@@ -239,6 +243,28 @@ class FakeVertex:
         add(es, "DeployModel", aip.DeployModelRequest, op, self._deploy)
         add(es, "UndeployModel", aip.UndeployModelRequest, op, self._undeploy)
         add(es, "DeleteEndpoint", aip.DeleteEndpointRequest, op, self._delete_endpoint)
+        js = f"{PREFIX}.JobService"
+        add(
+            js,
+            "CreateBatchPredictionJob",
+            aip.CreateBatchPredictionJobRequest,
+            aip.BatchPredictionJob,
+            self._create_batch,
+        )
+        add(
+            js,
+            "GetBatchPredictionJob",
+            aip.GetBatchPredictionJobRequest,
+            aip.BatchPredictionJob,
+            self._get_batch,
+        )
+        add(
+            js,
+            "ListBatchPredictionJobs",
+            aip.ListBatchPredictionJobsRequest,
+            aip.ListBatchPredictionJobsResponse,
+            self._list_batch,
+        )
         add(
             f"{PREFIX}.PredictionService",
             "Predict",
@@ -542,6 +568,43 @@ class FakeVertex:
         with self._lock:
             del self.endpoints[request.name]
         return self.server.operations.create(request.name, response=empty_pb2.Empty())
+
+    # -- JobService ----------------------------------------------------------------------
+
+    def _create_batch(self, request: aip.CreateBatchPredictionJobRequest, _ctx: object) -> Any:
+        self._check_parent(request.parent)
+        self._model(request.batch_prediction_job.model)
+        with self._lock:
+            job = aip.BatchPredictionJob(request.batch_prediction_job)
+            job.name = f"{self.parent}/batchPredictionJobs/{self._new_id()}"
+            job.state = aip.JobState.JOB_STATE_QUEUED
+            self.batch_jobs[job.name] = job
+            return aip.BatchPredictionJob(job)
+
+    def _get_batch(self, request: aip.GetBatchPredictionJobRequest, _ctx: object) -> Any:
+        with self._lock:
+            job = self.batch_jobs.get(request.name)
+            if job is None:
+                raise RpcFault(grpc.StatusCode.NOT_FOUND, f"BatchPredictionJob {request.name}")
+            if job.state == aip.JobState.JOB_STATE_QUEUED:
+                job.state = aip.JobState.JOB_STATE_RUNNING
+            elif job.state == aip.JobState.JOB_STATE_RUNNING:
+                if self.batch_error is not None:
+                    job.state = aip.JobState.JOB_STATE_FAILED
+                    job.error = {"code": 3, "message": self.batch_error}
+                else:
+                    job.state = aip.JobState.JOB_STATE_SUCCEEDED
+                    prefix = job.output_config.gcs_destination.output_uri_prefix
+                    job.output_info.gcs_output_directory = f"{prefix}/prediction-{job.name[-4:]}"
+                    job.completion_stats.successful_count = 12
+                    job.completion_stats.failed_count = 1
+            return aip.BatchPredictionJob(job)
+
+    def _list_batch(self, request: aip.ListBatchPredictionJobsRequest, _ctx: object) -> Any:
+        self._check_parent(request.parent)
+        with self._lock:
+            found = [j for j in self.batch_jobs.values() if _has_labels(j.labels, request.filter)]
+        return aip.ListBatchPredictionJobsResponse(batch_prediction_jobs=found)
 
     # -- PredictionService ---------------------------------------------------------------
 

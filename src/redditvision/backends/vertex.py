@@ -32,8 +32,10 @@ predictions from an AutoML image model" (1.5 MB limit, parameters).
 from __future__ import annotations
 
 import base64
+import csv
 import importlib
 import io
+import json
 import logging
 import os
 import time
@@ -99,9 +101,12 @@ __all__ = [
     "ONLINE_PREDICTION_LIMIT_BYTES",
     "RUN_LABEL",
     "VertexAutoMLBackend",
+    "VertexBatchPrediction",
     "VertexDeployment",
     "VertexPredictor",
+    "batch_instances",
     "fit_online_limit",
+    "image_uris_from_import_csv",
 ]
 
 logger = logging.getLogger(__name__)
@@ -146,6 +151,26 @@ RUN_LABEL = "redditvision-run"
 
 _AMBIGUOUS = frozenset({"DEADLINE_EXCEEDED", "UNAVAILABLE", "INTERNAL", "UNKNOWN", "CANCELLED"})
 """Statuses after which a create may or may not have happened on the server."""
+
+_BATCH_TERMINAL = frozenset(
+    {
+        "JOB_STATE_SUCCEEDED",
+        "JOB_STATE_PARTIALLY_SUCCEEDED",
+        "JOB_STATE_FAILED",
+        "JOB_STATE_CANCELLED",
+        "JOB_STATE_EXPIRED",
+    }
+)
+
+_MIME_TYPES = {
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".gif": "image/gif",
+    ".bmp": "image/bmp",
+    ".ico": "image/vnd.microsoft.icon",
+    ".webp": "image/webp",
+}
 
 _TERMINAL = frozenset(
     {"PIPELINE_STATE_SUCCEEDED", "PIPELINE_STATE_FAILED", "PIPELINE_STATE_CANCELLED"}
@@ -198,6 +223,79 @@ class VertexDeployment:
     deployed_model_id: str
     model: str
     created_endpoint: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class VertexBatchPrediction:
+    """A finished Vertex AI batch prediction job.
+
+    Attributes:
+        job: ``projects/P/locations/L/batchPredictionJobs/J``.
+        state: ``"JOB_STATE_SUCCEEDED"`` or ``"JOB_STATE_PARTIALLY_SUCCEEDED"``.
+        output_directory: The ``gs://`` folder holding the ``predictions_*.jsonl`` files.
+        successful_count: Instances predicted.
+        failed_count: Instances that failed (listed in the ``errors_*.jsonl`` files).
+    """
+
+    job: str
+    state: str
+    output_directory: str
+    successful_count: int = 0
+    failed_count: int = 0
+
+
+def image_uris_from_import_csv(text: str, *, ml_use: str | None = None) -> list[str]:
+    """Read the image URIs of a Vertex AI import CSV (``[ML_USE,]GCS_FILE_PATH[,LABEL]``).
+
+    Args:
+        text: The CSV text.
+        ml_use: Keep only rows of this split (``"training"``, ``"validation"``,
+            ``"test"``); rows without an ML_USE column are kept only when None.
+
+    Returns:
+        The ``gs://`` URIs, in file order.
+    """
+    uris: list[str] = []
+    for row in csv.reader(io.StringIO(text)):
+        cells = [cell.strip() for cell in row]
+        if not cells or not any(cells):
+            continue
+        if cells[0].startswith("gs://"):
+            if ml_use is None:
+                uris.append(cells[0])
+        elif (
+            len(cells) > 1
+            and cells[1].startswith("gs://")
+            and (ml_use is None or cells[0].lower() == ml_use)
+        ):
+            uris.append(cells[1])
+    return uris
+
+
+def batch_instances(image_uris: Sequence[str]) -> str:
+    """Build the JSONL instances file of an AutoML image batch prediction.
+
+    Each line is ``{"content": "gs://...", "mimeType": "image/jpeg"}`` (Vertex AI "Get batch
+    predictions from an AutoML image model"); the MIME type comes from the file suffix.
+
+    Args:
+        image_uris: ``gs://`` URIs of the images.
+
+    Returns:
+        The JSONL text, one line per image, ending in a newline.
+
+    Raises:
+        ConfigError: A URI is not on Cloud Storage or its suffix is not an image type.
+    """
+    lines = []
+    for uri in image_uris:
+        suffix = os.path.splitext(uri)[1].lower()
+        if not uri.startswith("gs://") or suffix not in _MIME_TYPES:
+            raise ConfigError(
+                f"batch prediction reads gs:// images ({', '.join(sorted(_MIME_TYPES))}); got {uri}"
+            )
+        lines.append(json.dumps({"content": uri, "mimeType": _MIME_TYPES[suffix]}))
+    return "\n".join(lines) + "\n" if lines else ""
 
 
 def _to_python(message: Any, field: str) -> Any:
@@ -281,6 +379,8 @@ class VertexAutoMLBackend:
         model_client: ``aiplatform_v1.ModelServiceClient``.
         endpoint_client: ``aiplatform_v1.EndpointServiceClient``.
         prediction_client: ``aiplatform_v1.PredictionServiceClient``.
+        job_client: ``aiplatform_v1.JobServiceClient`` for :meth:`batch_predict`, or None
+            when batch prediction is not used.
         project: Google Cloud project id.
         location: Region, e.g. ``"us-central1"``; the clients must use its regional
             endpoint ``{location}-aiplatform.googleapis.com``.
@@ -316,6 +416,7 @@ class VertexAutoMLBackend:
         model_client: Any,
         endpoint_client: Any,
         prediction_client: Any,
+        job_client: Any = None,
         project: str,
         location: str,
         state_dir: str | os.PathLike[str] | None = None,
@@ -336,6 +437,7 @@ class VertexAutoMLBackend:
         self.model_client = model_client
         self.endpoint_client = endpoint_client
         self.prediction_client = prediction_client
+        self.job_client = job_client
         self.project = project
         self.location = location
         self.state_dir = state_dir
@@ -397,6 +499,7 @@ class VertexAutoMLBackend:
             "model_client": aip.ModelServiceClient,
             "endpoint_client": aip.EndpointServiceClient,
             "prediction_client": aip.PredictionServiceClient,
+            "job_client": aip.JobServiceClient,
         }
         clients: dict[str, Any] = {}
         try:
@@ -1237,6 +1340,141 @@ class VertexAutoMLBackend:
             results.extend((str(n), float(s)) for n, s in zip(names, scores, strict=False))
         return results
 
+    # -- batch prediction ------------------------------------------------------------------
+
+    def batch_predict(
+        self,
+        model: TrainedModel | str,
+        *,
+        instances_uri: str,
+        output_uri_prefix: str,
+        confidence_threshold: float = 0.0,
+        max_predictions: int | None = None,
+        display_name: str | None = None,
+    ) -> VertexBatchPrediction:
+        """Run a batch prediction job over a JSONL instances file and wait for it.
+
+        The model need not be deployed; the job is billed per node hour while it runs.
+        Resumable like training: the job name is recorded before waiting and a lost answer
+        is looked up by its ``redditvision-run`` label.
+
+        Args:
+            model: The model or its resource name.
+            instances_uri: ``gs://.../instances.jsonl`` as :func:`batch_instances` writes
+                it (upload it first).
+            output_uri_prefix: ``gs://`` folder under which Vertex AI writes its results.
+            confidence_threshold: ``confidenceThreshold`` parameter.
+            max_predictions: ``maxPredictions`` parameter (service default 10).
+            display_name: The job's name (default ``"redditvision-batch-<model id>"``).
+
+        Returns:
+            The finished job.
+
+        Raises:
+            ConfigError: No ``job_client`` was given, or a URI is not ``gs://``.
+            PredictionError: The job failed, was cancelled or expired (server's message).
+        """
+        if self.job_client is None:
+            raise ConfigError(
+                "batch prediction needs job_client=aiplatform_v1.JobServiceClient(...) "
+                "(from_env builds it)"
+            )
+        for uri in (instances_uri, output_uri_prefix):
+            if not uri.startswith("gs://"):
+                raise ConfigError(f"batch prediction reads and writes gs:// only, got {uri}")
+        resource = model.resource if isinstance(model, TrainedModel) else model
+        name = display_name or f"redditvision-batch-{_resource_id(resource)}"
+        state = RunState.for_run(
+            self.state_dir,
+            "vertex",
+            self.project,
+            self.location,
+            "batch",
+            resource,
+            instances_uri,
+            output_uri_prefix,
+        )
+        run_id = state.path.stem.rsplit("-", 1)[-1]
+        parameters: dict[str, Any] = {"confidenceThreshold": confidence_threshold}
+        if max_predictions is not None:
+            parameters["maxPredictions"] = max_predictions
+
+        def send() -> str:
+            job = aip.BatchPredictionJob(
+                display_name=name,
+                model=resource,
+                labels={RUN_LABEL: run_id},
+                input_config=aip.BatchPredictionJob.InputConfig(
+                    instances_format="jsonl",
+                    gcs_source=aip.GcsSource(uris=[instances_uri]),
+                ),
+                output_config=aip.BatchPredictionJob.OutputConfig(
+                    predictions_format="jsonl",
+                    gcs_destination=aip.GcsDestination(output_uri_prefix=output_uri_prefix),
+                ),
+            )
+            job.model_parameters = _value(parameters)
+            created = self._rpc(
+                self.job_client.create_batch_prediction_job,
+                f"creating batch prediction job {name!r}",
+                error=PredictionError,
+                request=aip.CreateBatchPredictionJobRequest(
+                    parent=self.parent, batch_prediction_job=job
+                ),
+            )
+            return str(created.name)
+
+        job_name = self._create_once(
+            state,
+            "batch",
+            send,
+            lambda: self._find_labelled(
+                self.job_client.list_batch_prediction_jobs, "batch prediction job", run_id
+            ),
+            error=PredictionError,
+        )
+
+        def check() -> Any:
+            job = self._rpc(
+                self.job_client.get_batch_prediction_job,
+                f"reading batch prediction job {job_name}",
+                error=PredictionError,
+                retry=self.retry,
+                request={"name": job_name},
+            )
+            job_state = aip.JobState(job.state).name
+            if job_state not in _BATCH_TERMINAL:
+                self._report("batch", job_state)
+                raise _StillRunning(job_name, job_state)
+            return job
+
+        try:
+            job = self.poll.call(check)
+        except _StillRunning as exc:
+            raise PredictionError(
+                f"batch prediction job {job_name} is still {exc.state} after the polling "
+                "limit; re-run the same call to resume polling it",
+                service="vertex",
+                transient=True,
+            ) from exc
+        job_state = aip.JobState(job.state).name
+        self._report("batch", job_state)
+        if job_state not in {"JOB_STATE_SUCCEEDED", "JOB_STATE_PARTIALLY_SUCCEEDED"}:
+            state.discard(["batch", "batch_pending"])
+            raise PredictionError(
+                f"batch prediction job {job_name} ended {job_state}: "
+                f"{job.error.message or 'no error message'}",
+                service="vertex",
+                status=code_pb2.Code.Name(job.error.code) if job.error.code else None,
+            )
+        return VertexBatchPrediction(
+            job=job_name,
+            state=job_state,
+            output_directory=str(job.output_info.gcs_output_directory),
+            successful_count=int(job.completion_stats.successful_count),
+            failed_count=int(job.completion_stats.failed_count),
+        )
+
     # -- lifecycle -------------------------------------------------------------------------
 
     def close(self) -> None:
@@ -1251,8 +1489,10 @@ class VertexAutoMLBackend:
                 self.model_client,
                 self.endpoint_client,
                 self.prediction_client,
+                self.job_client,
             ):
-                client.transport.close()
+                if client is not None:
+                    client.transport.close()
 
     def __enter__(self) -> VertexAutoMLBackend:
         return self
