@@ -6,12 +6,19 @@ import json
 from pathlib import Path
 
 import praw
+import prawcore
 import pytest
+import requests
 import vcr
 from pytest_httpserver import HTTPServer
 
 from redditvision import ConfigError, SourceError, retry
-from redditvision.reddit import ListingFileSource, PostFilters, RedditImageSource
+from redditvision.reddit import (
+    ListingFileSource,
+    PostFilters,
+    RedditImageSource,
+    translate_reddit_error,
+)
 
 USER_AGENT = "linux:redditvision-tests:0.1 (replay)"
 TOKEN = {"access_token": "dummy-token", "token_type": "bearer", "expires_in": 86400, "scope": "*"}
@@ -209,3 +216,28 @@ def test_from_env_reads_praw_variables_and_closes_twice(
     with pytest.raises(ConfigError, match="closed"):
         source.submissions("BMW")
     assert json.loads(_listing_page(reddit_data))["kind"] == "Listing"
+
+
+def test_refused_credentials_are_a_config_error(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/api/v1/access_token", method="POST").respond_with_json(
+        {"message": "Unauthorized", "error": 401}, status=401
+    )
+    base = httpserver.url_for("").rstrip("/")
+    source = RedditImageSource(reddit=_reddit(oauth_url=base, reddit_url=base))
+    with pytest.raises(ConfigError, match="refused the credentials") as info:
+        list(source.submissions("BMW"))
+    assert info.value.status == 401
+    assert "dummy-secret" not in str(info.value)
+
+
+def test_server_errors_and_network_failures_are_transient() -> None:
+    response = requests.Response()
+    response.status_code = 503
+    server = translate_reddit_error(prawcore.exceptions.ServerError(response), "r/BMW top")
+    network = translate_reddit_error(
+        prawcore.exceptions.RequestException(requests.ConnectionError("refused"), (), {}),
+        "r/BMW top",
+    )
+    assert (type(server), server.status, server.transient) == (SourceError, 503, True)
+    assert (type(network), network.status, network.transient) == (SourceError, None, True)
+    assert "ConnectionError" in str(network)
