@@ -147,6 +147,20 @@ def test_resource_exhausted_on_predict_ends_in_a_clear_error_after_the_cap(
     assert len(retry.recorded_sleeps()) == 4
 
 
+def test_resource_exhausted_asking_for_more_than_the_cap_is_raised_at_once(
+    vertex_fake: FakeVertex, tmp_path: Path
+) -> None:
+    model = TrainedModel(backend="vertex", resource=vertex_fake.add_model(), labels=LABELS)
+    vertex_fake.server.fail("Predict", grpc.StatusCode.RESOURCE_EXHAUSTED, retry_after=3600)
+    with make_backend(vertex_fake, tmp_path) as backend, Classifier(model, backend=backend) as c:
+        with pytest.raises(PredictionError) as caught:
+            c.predict(png_bytes())
+    assert caught.value.retry_after == 3600
+    assert caught.value.transient
+    assert vertex_fake.calls("Predict") == 1
+    assert retry.recorded_sleeps() == []
+
+
 def test_deadline_exceeded_on_create_resumes_by_name_without_a_second_create(
     vertex_fake: FakeVertex, location: DatasetLocation, tmp_path: Path
 ) -> None:
