@@ -211,3 +211,14 @@ def test_dump_of_a_real_listing_gives_the_same_posts(
     offline = ListingFileSource([listing])
     assert list(dump.submissions()) == list(offline.submissions())
     assert dump.stats == offline.stats
+
+
+def test_compressed_listing_file_is_read_like_the_plain_one(
+    reddit_data: Path, tmp_path: Path
+) -> None:
+    listing = reddit_data / "listings" / "TestSubreddit.test_submit_gallery.0.json"
+    packed = tmp_path / "gallery.json.zst"
+    packed.write_bytes(zstandard.ZstdCompressor().compress(listing.read_bytes()))
+    assert list(ListingFileSource(packed).submissions()) == list(
+        ListingFileSource(listing).submissions()
+    )

@@ -102,7 +102,8 @@ class ListingFileSource(_FileSource):
 
     def _children(self, path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
         try:
-            raw = _open_decompressed(path).read()
+            with _open_decompressed(path) as stream:
+                raw = stream.read()
         except OSError as exc:
             raise SourceError(f"cannot read listing file {path}: {exc}") from exc
         try:
