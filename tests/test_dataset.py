@@ -472,3 +472,99 @@ def test_local_manifest_with_a_bad_line_names_the_line(tmp_path: Path) -> None:
     path.write_text('{"path": "a.png", "label": "a"}\n{"label": "b"}\n')
     with pytest.raises(DatasetError, match="line 2"):
         load_local_dataset(path)
+
+
+def test_grouping_keeps_groups_set_by_the_download_step(tmp_path: Path) -> None:
+    a = _image(tmp_path / "a.png", 1)
+    b = _image(tmp_path / "b.png", 2)
+    images = (
+        LabeledImage(path=a, label="x", original_label="x", sha256="a" * 64, group="g1"),
+        LabeledImage(path=b, label="x", original_label="x", sha256="b" * 64, group="g1"),
+    )
+    grouped = group_near_duplicates(LabeledDataset(images=images))
+    assert grouped.images[0].group == grouped.images[1].group
+
+
+# ---------------------------------------------------------------- command line
+
+
+def _manifest_of(folder: Path, photos: list[Path], titles: list[tuple[str, str | None]]) -> None:
+    from redditvision.manifest import ImageManifest
+
+    with ImageManifest.for_folder(folder, create=True) as manifest:
+        for i, (photo, (title, flair)) in enumerate(zip(photos, titles, strict=True)):
+            copy = folder / "images" / f"{i}.jpg"
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            copy.write_bytes(photo.read_bytes())
+            manifest.put(
+                ImageRecord(
+                    post_id=f"p{i}",
+                    index=0,
+                    url=f"https://i.redd.it/{i}.jpg",
+                    status=RecordStatus.OK,
+                    path=copy,
+                    sha256=f"{i:064x}",
+                    title=title,
+                    flair_text=flair,
+                    subreddit="BMW",
+                )
+            )
+
+
+def test_cli_labels_downloads_by_rules_and_lists_unmatched_images(
+    bmw_photos: Path, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from redditvision.cli import main
+
+    photos = sorted(bmw_photos.rglob("*.jpg"))[:8]
+    titles = [
+        ("E46 M3 daily", None),
+        ("F80 M3 at the track", None),
+        ("My 330i", None),
+        ("Z4 roadster", None),
+        ("Top down", "Z4"),
+        ("New Z3", None),
+        ("Spotted this", None),
+        ("Nice wheels", None),
+    ]
+    _manifest_of(tmp_path / "dl", photos, titles)
+    out = tmp_path / "out"
+    args = [
+        "label",
+        "--downloads",
+        str(tmp_path / "dl"),
+        "--rules",
+        str(EXAMPLES / "bmw-rules.toml"),
+    ]
+    args += ["--out", str(out), "--target", "local", "--json-summary"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["counts"] == {"L_3_4series": 3, "z3_4_8": 3}
+    assert summary["unmatched"] == 2
+    unmatched = (out / "unmatched.csv").read_text().splitlines()
+    assert [line.split(",")[3] for line in unmatched[1:]] == ["Spotted this", "Nice wheels"]
+    assert len(load_local_dataset(out).images) == 6
+
+
+def test_cli_label_reports_a_bad_rules_file_and_a_small_label(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from redditvision.cli import main
+
+    runner = CliRunner()
+    (tmp_path / "rules.toml").write_text('[[rules]]\nlabel = "x"\ntitle = "(unclosed"\n')
+    _manifest_of(tmp_path / "dl", [], [])
+    bad = runner.invoke(
+        main,
+        ["label", "--downloads", str(tmp_path / "dl"), "--rules", str(tmp_path / "rules.toml")],
+    )
+    assert bad.exit_code == 2
+    assert "rule 1 (x) has an invalid title regex '(unclosed'" in bad.output
+
+    _folders(tmp_path / "images", {"big": 12, "tiny": 3})
+    small = runner.invoke(main, ["label", "--images", str(tmp_path / "images")])
+    assert small.exit_code == 2
+    assert "label tiny has 3 image(s); vertex needs at least 10" in small.output

@@ -838,7 +838,8 @@ def group_near_duplicates(dataset: LabeledDataset, *, max_distance: int = 2) -> 
     most ``max_distance`` bits (default 2 of 64). Measured on the real BMW photos: copies
     at half size and JPEG quality 70 were 0 bits (52 of 60) or 2 bits (8 of 60) away from
     their originals, while at 4 bits two different white studio shots (an M3 coupe and an
-    M5 sedan) already collide. Exact copies (same SHA-256) are always joined. Groups
+    M5 sedan) already collide. Exact copies (same SHA-256) are always joined, and so are
+    images that already share a ``group`` (from the download step). Groups
     are named by the smallest SHA-256 (or path) among their members, so the result does
     not depend on input order. Cost: one image decode per image (about 10 ms for a
     1 MB JPEG) and a pairwise comparison (fine to tens of thousands of images).
@@ -871,8 +872,11 @@ def group_near_duplicates(dataset: LabeledDataset, *, max_distance: int = 2) -> 
             parent[max(a, b)] = min(a, b)
 
     first_by_key: dict[str, int] = {}
+    first_by_group: dict[str, int] = {}
     hashes: list[tuple[int, int]] = []
     for index, image in enumerate(images):
+        if image.group is not None:
+            union(first_by_group.setdefault(image.group, index), index)
         if keys[index] in first_by_key:
             union(first_by_key[keys[index]], index)
             continue

@@ -26,7 +26,6 @@ from redditvision.dataset import (
     split_dataset,
     write_local_dataset,
 )
-from redditvision.errors import ConfigError
 from redditvision.models import ImageRecord, LabeledDataset, RecordStatus
 from redditvision.storage import GcsDatasetWriter, LocalDatasetWriter, UploadResult
 
@@ -46,14 +45,9 @@ def _parse_split(text: str) -> tuple[float, float, float]:
 
 
 def _read_manifest(folder: Path) -> list[ImageRecord]:
-    path = folder / "manifest.sqlite"
-    if not path.is_file():
-        raise ConfigError(
-            f"{folder} holds no manifest.sqlite; pass the folder `redditvision download` wrote"
-        )
     from redditvision.manifest import ImageManifest
 
-    with ImageManifest(path) as manifest:
+    with ImageManifest.for_folder(folder) as manifest:
         return list(manifest.records(RecordStatus.OK))
 
 
