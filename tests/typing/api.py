@@ -21,3 +21,26 @@ def _vertex_backend_fits_the_protocols(location: redditvision.DatasetLocation) -
     backend.undeploy(deployment, delete_endpoint=True)
     predictor.close()
     classifier.close()
+
+
+def _dataset_writers_fit_the_protocol(
+    records: list[redditvision.ImageRecord],
+) -> tuple[object, ...]:
+    rules = redditvision.RuleSet.from_toml("examples/bmw-rules.toml")
+    labeled, report = redditvision.label_records(records, rules)
+    unmatched: tuple[redditvision.ImageRecord, ...] = report.unmatched
+    label_map = redditvision.LabelMap.from_toml("examples/bmw-series.toml")
+    folders: redditvision.LabeledDataset = redditvision.label_folders("photos", label_map=label_map)
+    split = redditvision.split_dataset(folders, train=0.8, validation=0.1, test=0.1, seed=0)
+    check: redditvision.DatasetCheckReport = redditvision.check_dataset(split, target="vertex")
+    ok: bool = check.ok
+    writers: list[redditvision.DatasetWriter] = [
+        redditvision.LocalDatasetWriter("build/dataset"),
+        redditvision.GcsDatasetWriter.from_env(bucket="my-bucket", prefix="bmw"),
+    ]
+    for writer in writers:
+        location: redditvision.DatasetLocation = writer.write(labeled, import_format="vertex_csv")
+    with redditvision.LocalDatasetWriter("build/dataset") as local:
+        result: redditvision.UploadResult = local.upload(split)
+    loaded: redditvision.LabeledDataset = redditvision.load_local_dataset("build/dataset")
+    return unmatched, ok, location, result, loaded
