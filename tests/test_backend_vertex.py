@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -492,3 +493,30 @@ def test_a_failed_batch_prediction_raises_its_message(
                 instances_uri="gs://b/instances.jsonl",
                 output_uri_prefix="gs://b/out",
             )
+
+
+def test_the_trained_model_knows_the_labels_of_the_import_file(
+    vertex_fake: FakeVertex, tmp_path: Path
+) -> None:
+    files = {
+        "gs://b/x/import.jsonl": "\n".join(
+            json.dumps(
+                {
+                    "imageGcsUri": f"gs://b/x/{i}.jpg",
+                    "classificationAnnotation": {"displayName": label},
+                }
+            )
+            for i, label in enumerate(["e30", "e36", "e46", "e36"])
+        )
+    }
+    vertex_fake.import_reader = files.__getitem__
+    location = DatasetLocation(
+        uri="gs://b/x",
+        import_file_uri="gs://b/x/import.jsonl",
+        import_format="vertex_jsonl",
+        images=4,
+        labels=("e30", "e36", "e46"),
+    )
+    with make_backend(vertex_fake, tmp_path) as backend:
+        model = backend.train(location, budget=TrainingBudget())
+        assert backend.evaluate(model).labels == ("e30", "e36", "e46")

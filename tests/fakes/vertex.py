@@ -22,8 +22,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import itertools
+import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
@@ -70,6 +71,30 @@ def _has_labels(labels: Any, filter_text: str) -> bool:
     return True
 
 
+def _import_file_labels(uri: str, text: str) -> set[str]:
+    """Check an import file as Vertex AI does and return its labels (RpcFault when bad)."""
+    labels: set[str] = set()
+    uses = {"training", "validation", "test"}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        if uri.endswith(".jsonl"):
+            row = json.loads(line)
+            image = row.get("imageGcsUri", "")
+            label = row.get("classificationAnnotation", {}).get("displayName", "")
+        else:
+            cells = [cell.strip() for cell in line.split(",")]
+            if cells[0].lower() in uses:
+                cells = cells[1:]
+            image, label = [*cells, "", ""][:2]
+        if not image.startswith("gs://") or not label:
+            raise RpcFault(
+                grpc.StatusCode.INVALID_ARGUMENT, f"{uri}: line {number} is not a valid row"
+            )
+        labels.add(label)
+    return labels
+
+
 class FakeVertex:
     """The fake Vertex AI: a started server, its state and the knobs that script it.
 
@@ -84,6 +109,11 @@ class FakeVertex:
         datasets, pipelines, models, endpoints: The stored resources by name.
         evaluations: Model name -> (evaluation, slices).
         predict_sizes: Base64 ``content`` lengths of every instance predicted.
+        import_reader: When set, ``import_reader(gs_uri) -> text`` reads an import file
+            (e.g. from a Cloud Storage emulator): the import then checks each row the way
+            Vertex AI does (``[ML_USE,]gs://...,LABEL`` or JSONL) and the trained model
+            knows the labels found, instead of :attr:`labels`.
+        dataset_labels: Dataset name -> labels read from its import files.
     """
 
     def __init__(self, *, project: str = "test-project", location: str = "us-central1") -> None:
@@ -109,6 +139,8 @@ class FakeVertex:
         self.predict_sizes: list[int] = []
         self.batch_jobs: dict[str, aip.BatchPredictionJob] = {}
         self.batch_error: str | None = None
+        self.import_reader: Callable[[str], str] | None = None
+        self.dataset_labels: dict[str, list[str]] = {}
         self._register()
 
     # -- lifecycle and clients -----------------------------------------------------------
@@ -318,6 +350,13 @@ class FakeVertex:
         def finish() -> aip.ImportDataResponse:
             if self.import_error is not None:
                 raise RpcFault(grpc.StatusCode.INVALID_ARGUMENT, self.import_error)
+            if self.import_reader is not None:
+                found: set[str] = set()
+                for uri in uris:
+                    found.update(_import_file_labels(uri, self.import_reader(uri)))
+                with self._lock:
+                    known = self.dataset_labels.setdefault(dataset.name, [])
+                    known[:] = sorted(found | set(known))
             with self._lock:
                 self.imports[dataset.name].extend(uris)
                 dataset.data_item_count = 40 * len(self.imports[dataset.name])
@@ -387,7 +426,11 @@ class FakeVertex:
             pipeline.state = aip.PipelineState.PIPELINE_STATE_FAILED
             pipeline.error = {"code": 3, "message": self.pipeline_error}
             return
-        model_name = self.add_model(display_name=pipeline.model_to_upload.display_name)
+        dataset_name = f"{self.parent}/datasets/{pipeline.input_data_config.dataset_id}"
+        model_name = self.add_model(
+            labels=self.dataset_labels.get(dataset_name),
+            display_name=pipeline.model_to_upload.display_name,
+        )
         self.models[model_name].training_pipeline = pipeline.name
         pipeline.model_to_upload.name = model_name
         pipeline.state = aip.PipelineState.PIPELINE_STATE_SUCCEEDED
