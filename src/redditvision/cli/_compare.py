@@ -64,7 +64,7 @@ def _images_and_truth(
     )
 
 
-def _generic(vision: str) -> GenericLabeler:
+def _generic(vision: str, classifier: Classifier) -> GenericLabeler:
     if vision == "cloud":
         from redditvision.vision import CloudVisionLabeler
 
@@ -75,7 +75,13 @@ def _generic(vision: str) -> GenericLabeler:
         raise MissingDependencyError(
             "--vision offline needs the local backend: run pip install 'redditvision[local]'"
         ) from exc
-    labeler: GenericLabeler = ImageNetLabeler()
+    # Share the local model's network, so its weights load once.
+    extractor = getattr(classifier.backend, "extractor", None)
+    labeler: GenericLabeler = (
+        ImageNetLabeler(extractor=extractor)
+        if type(extractor).__name__ == "EfficientNetLite0Extractor"
+        else ImageNetLabeler()
+    )
     return labeler
 
 
@@ -189,7 +195,7 @@ def compare(
     _prepare(out, overwrite)  # refuse a used folder before the slow part
     paths, truth, aliases = _images_and_truth(images, label_map)
     classifier = _classifier(model, endpoint)
-    generic = _generic(vision)
+    generic = _generic(vision, classifier)
     comparator = VisionComparator(generic=generic, custom=classifier, top_k=top_k, aliases=aliases)
     with comparator, progress(disable=json_summary) as bar:
         task = bar.add_task(f"comparing with {generic.name}", total=len(paths))

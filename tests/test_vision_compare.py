@@ -1,0 +1,342 @@
+"""VisionComparator with a real local model, against the Cloud Vision fake and ImageNet labels."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from google.rpc import code_pb2
+
+from fakes.vision import FakeVision, annotation, error, key_of
+from redditvision.classify import Classifier
+from redditvision.errors import ConfigError
+from redditvision.models import LabeledDataset, LabeledImage
+from redditvision.report import evaluate_comparison, write_report
+from redditvision.vision import (
+    CloudVisionLabeler,
+    GenericMatch,
+    VisionComparator,
+    class_phrases,
+)
+
+Z4 = "BMW Z4 Convertible 2012"
+X5 = "BMW X5 SUV 2007"
+ALIASES = {"z3-4-8": [Z4], "x-suv": [X5]}
+
+
+def photos(bmw_photos: Path, folder: str, start: int, count: int) -> list[Path]:
+    return sorted((bmw_photos / folder).iterdir())[start : start + count]
+
+
+@pytest.fixture(scope="module")
+def tiny_model(bmw_photos: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real local model trained on 4 + 4 real photos (Z4 against X5), one head, no search.
+
+    Its service labels are ``z3_4_8`` and ``x_suv``; the user's names ``z3-4-8`` and
+    ``x-suv`` come back in predictions through the label map.
+    """
+    pytest.importorskip("torch")
+    from redditvision.backends.local import Candidate, LocalBackend
+
+    images = [
+        LabeledImage(path=path, label=label, original_label=original)
+        for folder, label, original in ((Z4, "z3_4_8", "z3-4-8"), (X5, "x_suv", "x-suv"))
+        for path in photos(bmw_photos, folder, 0, 4)
+    ]
+    root = tmp_path_factory.mktemp("model")
+    with LocalBackend(
+        cache_dir=root / "cache",
+        model_dir=root,
+        candidates=[Candidate(name="logreg-C0.1", head="logreg", c=0.1)],
+    ) as backend:
+        model = backend.train(
+            LabeledDataset(images=tuple(images), label_map={"z3_4_8": "z3-4-8", "x_suv": "x-suv"}),
+            out=root / "bmw",
+        )
+    return Path(model.resource)
+
+
+@pytest.fixture(scope="module")
+def classifier(tiny_model: Path) -> Iterator[Classifier]:
+    """One classifier for the module, so the network's weights load once."""
+    with Classifier(tiny_model) as opened:
+        yield opened
+
+
+@pytest.fixture
+def vision() -> Iterator[FakeVision]:
+    with FakeVision() as fake:
+        yield fake
+
+
+@pytest.fixture
+def cloud(vision: FakeVision) -> Iterator[CloudVisionLabeler]:
+    client = vision.client()
+    with CloudVisionLabeler(client=client) as labeler:
+        yield labeler
+    client.transport.close()
+
+
+def test_class_phrases_keep_the_words_that_name_the_model() -> None:
+    drop = ["bmw", "convertible", "sedan", "coupe", "suv"]
+    assert class_phrases(Z4, drop=drop) == ("z4",)
+    assert class_phrases("BMW 3 Series Sedan 2012", drop=drop) == ("3 series",)
+    assert class_phrases("BMW M3 Coupe 2012", drop=drop) == ("m3",)
+    assert class_phrases("BMW 2012", drop=drop) == ()
+    assert class_phrases("5", drop=drop) == ()
+
+
+@pytest.mark.slow
+def test_compare_with_cloud_vision_measures_each_image_and_the_aggregates(
+    bmw_photos: Path, classifier: Classifier, vision: FakeVision, cloud: CloudVisionLabeler
+) -> None:
+    z4s = photos(bmw_photos, Z4, 4, 3)
+    x5s = photos(bmw_photos, X5, 4, 3)
+    script = {
+        z4s[0]: annotation(labels=[("Car", 0.98)], web=[("BMW Z4", 1.2)], best_guess="bmw z4"),
+        z4s[1]: annotation(labels=[("Car", 0.97), ("Bmw", 0.9), ("Convertible", 0.8)]),
+        z4s[2]: annotation(labels=[("Sports car", 0.9)], web=[("BMW X5", 0.5)]),
+        x5s[0]: annotation(labels=[("Sport utility vehicle", 0.95)], web=[("BMW X5", 0.9)]),
+        x5s[1]: annotation(labels=[("Tire", 0.9), ("Asphalt", 0.7)]),
+        x5s[2]: error(code_pb2.INVALID_ARGUMENT, "Bad image data."),
+    }
+    for path, answer in script.items():
+        vision.script[key_of(path.read_bytes())] = answer
+    comparator = VisionComparator(generic=cloud, custom=classifier, aliases=ALIASES)
+
+    report = comparator.compare([*z4s, *x5s], ["z3-4-8"] * 3 + ["x-suv"] * 3)
+
+    assert [image.generic_match for image in report.images] == [
+        GenericMatch.CLASS,
+        GenericMatch.GENERIC,
+        GenericMatch.OTHER_CLASS,
+        GenericMatch.CLASS,
+        GenericMatch.NONE,
+        None,
+    ]
+    assert report.images[0].generic.best_guess == "bmw z4"
+    assert report.images[0].generic_classes == ("z3-4-8",)
+    assert report.images[5].generic.error == "INVALID_ARGUMENT: Bad image data."
+    assert report.make_terms == ("bmw",)
+    # The custom side: real predictions in the user's label names, all labels scored.
+    assert all(image.custom_label in {"z3-4-8", "x-suv"} for image in report.images)
+    assert all(len(image.custom) == 2 for image in report.images)
+    correct = sum(bool(image.custom_correct) for image in report.images)
+    s = report.summary
+    assert s.images == 6
+    assert s.with_truth == 6
+    assert s.generic_errors == 1
+    assert s.custom_errors == 0
+    assert s.custom_accuracy == pytest.approx(correct / 6)
+    assert s.generic_names_truth == pytest.approx(2 / 5)
+    assert s.generic_names_other_class == pytest.approx(1 / 5)
+    assert s.generic_only_generic == pytest.approx(1 / 5)
+    assert s.generic_none == pytest.approx(1 / 5)
+    agreeing = sum(bool(image.agreement) for image in report.images)
+    assert s.agreement == pytest.approx(agreeing / 5)
+    assert report.labels == ("x-suv", "z3-4-8")
+    assert sum(map(sum, report.confusion_matrix)) == 6
+    by_label = {c.label: c for c in report.classes}
+    assert by_label["z3-4-8"].support == 3
+    assert by_label["z3-4-8"].generic_names_class == pytest.approx(1 / 3)
+    assert by_label["x-suv"].generic_names_class == pytest.approx(1 / 2)
+    assert all(c.known_to_model for c in report.classes)
+    assert vision.batch_sizes() == [6]
+
+
+@pytest.mark.slow
+def test_an_image_nobody_can_read_is_recorded_and_the_report_is_still_written(
+    bmw_photos: Path, classifier: Classifier, cloud: CloudVisionLabeler, tmp_path: Path
+) -> None:
+    good = photos(bmw_photos, Z4, 4, 1)[0]
+    missing = tmp_path / "gone.jpg"
+    garbage = b"this is not an image"
+    comparator = VisionComparator(generic=cloud, custom=classifier)
+
+    report = comparator.compare([good, missing, garbage], ["z3-4-8", "z3-4-8", "x-suv"])
+
+    ok, gone, broken = report.images
+    assert ok.custom_error is None
+    assert ok.generic.error is None
+    assert gone.generic.error is not None and "gone.jpg" in gone.generic.error
+    assert gone.custom_error is not None
+    assert broken.name == "image 3"
+    assert broken.custom_error is not None  # the model cannot decode it
+    assert broken.custom == ()
+    assert report.summary.custom_errors == 2
+    files = write_report(report, tmp_path / "report")
+    assert "gone.jpg" in files.html.read_text("utf-8")
+
+
+@pytest.mark.slow
+def test_a_batch_of_0_images_gives_an_empty_report(
+    classifier: Classifier, cloud: CloudVisionLabeler, vision: FakeVision, tmp_path: Path
+) -> None:
+    report = VisionComparator(generic=cloud, custom=classifier).compare([])
+    assert report.images == ()
+    assert report.summary.images == 0
+    assert report.summary.custom_accuracy is None
+    assert report.summary.generic_names_truth is None
+    assert vision.server.calls == []
+    assert write_report(report, tmp_path / "report").html.is_file()
+
+
+@pytest.mark.slow
+def test_17_images_go_to_cloud_vision_in_two_batches(
+    bmw_photos: Path, classifier: Classifier, cloud: CloudVisionLabeler, vision: FakeVision
+) -> None:
+    from PIL import Image
+
+    images = []
+    for path in photos(bmw_photos, Z4, 4, 17):  # small copies keep the model's work short
+        with Image.open(path) as opened:
+            opened.thumbnail((96, 96))
+            buffer = io.BytesIO()
+            opened.convert("RGB").save(buffer, format="JPEG")
+            images.append(buffer.getvalue())
+    seen: list[int] = []
+
+    report = VisionComparator(generic=cloud, custom=classifier).compare(
+        images, on_progress=seen.append
+    )
+
+    assert len(report.images) == 17
+    assert vision.batch_sizes() == [16, 1]
+    assert seen == [16, 1]
+    assert [image.name for image in report.images][-1] == "image 17"
+    assert all(image.custom for image in report.images)
+    assert all(image.truth is None and image.generic_match is None for image in report.images)
+
+
+@pytest.mark.slow
+def test_a_truth_label_the_model_does_not_know_is_reported_not_raised(
+    bmw_photos: Path, classifier: Classifier, cloud: CloudVisionLabeler
+) -> None:
+    images = photos(bmw_photos, Z4, 4, 2)
+    truth = {str(images[0]): "z3-4-8", str(images[1]): "5-6series"}
+
+    report = VisionComparator(generic=cloud, custom=classifier).compare(images, truth)
+
+    assert report.summary.unknown_truth_labels == ("5-6series",)
+    unknown = next(c for c in report.classes if c.label == "5-6series")
+    assert not unknown.known_to_model
+    assert unknown.support == 1
+    assert unknown.recall == 0.0
+    assert report.images[1].custom_correct is False
+    evaluation = evaluate_comparison(report)
+    assert evaluation is not None
+    assert evaluation.evaluated_items == 1  # only the image whose truth the model knows
+
+
+@pytest.mark.slow
+def test_labels_with_html_special_characters_are_escaped_in_the_report(
+    bmw_photos: Path,
+    classifier: Classifier,
+    cloud: CloudVisionLabeler,
+    vision: FakeVision,
+    tmp_path: Path,
+) -> None:
+    image = photos(bmw_photos, Z4, 4, 1)[0]
+    hostile = '<img src=x onerror="alert(1)"> & Co'
+    vision.script[key_of(image.read_bytes())] = annotation(
+        labels=[(hostile, 0.9)], best_guess=hostile
+    )
+    report = VisionComparator(generic=cloud, custom=classifier).compare([image])
+    page = write_report(report, tmp_path / "report").html.read_text("utf-8")
+    assert "<img src=x" not in page
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt; &amp; Co" in page
+
+
+def test_truth_of_the_wrong_length_is_a_config_error(tmp_path: Path) -> None:
+    from redditvision.vision import ImageLabels
+
+    class Silent:
+        name = "silent"
+
+        def label(self, images: object, *, max_results: int = 10) -> list[ImageLabels]:
+            raise AssertionError("must not be called")
+
+        def close(self) -> None:
+            pass
+
+    pytest.importorskip("torch")
+    with Classifier(tmp_path) as unopened:  # never opened: nothing is predicted
+        comparator = VisionComparator(generic=Silent(), custom=unopened)
+        with pytest.raises(ConfigError, match="2 labels for 1 images"):
+            comparator.compare([b"x"], ["a", "b"])
+        with pytest.raises(ConfigError):
+            VisionComparator(generic=Silent(), custom=unopened, top_k=0)
+
+
+@pytest.mark.slow
+def test_the_offline_imagenet_labeler_compares_the_same_way(
+    bmw_photos: Path, classifier: Classifier
+) -> None:
+    from redditvision.backends.local import ImageNetLabeler
+
+    labeler = ImageNetLabeler(extractor=classifier.backend.extractor)  # type: ignore[attr-defined]
+    images = [*photos(bmw_photos, Z4, 4, 2), *photos(bmw_photos, X5, 4, 2)]
+
+    report = VisionComparator(generic=labeler, custom=classifier, aliases=ALIASES).compare(
+        images, ["z3-4-8", "z3-4-8", "x-suv", "x-suv"]
+    )
+
+    assert report.generic_name == "imagenet"
+    assert all(image.generic.labels for image in report.images)
+    assert all(g.source == "imagenet" for image in report.images for g in image.generic.labels)
+    # ImageNet knows no BMW model: its labels never name a class here.
+    assert report.summary.generic_names_truth == 0.0
+    assert report.summary.generic_only_generic is not None
+
+
+@pytest.mark.slow
+def test_cli_compare_writes_the_report_and_prints_the_summary(
+    bmw_photos: Path, tiny_model: Path, tmp_path: Path
+) -> None:
+    from redditvision.cli import main
+
+    images = tmp_path / "images"
+    for folder in (Z4, X5):
+        (images / folder).mkdir(parents=True)
+        for path in photos(bmw_photos, folder, 4, 2):
+            (images / folder / path.name).write_bytes(path.read_bytes())
+    label_map = tmp_path / "series.toml"
+    label_map.write_text(
+        '[labels]\n"z3-4-8" = ["BMW Z3 *", "BMW Z4 *"]\n"x-suv" = ["BMW X5 *"]\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "report"
+    args = [
+        "compare",
+        "--model",
+        str(tiny_model),
+        "--images",
+        str(images),
+        "--label-map",
+        str(label_map),
+        "--out",
+        str(out),
+        "--json-summary",
+    ]
+
+    result = CliRunner().invoke(main, args)
+
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["generic"] == "imagenet"
+    assert summary["overall"]["images"] == 4
+    assert summary["overall"]["with_truth"] == 4
+    assert {row["label"] for row in summary["classes"]} == {"z3-4-8", "x-suv"}
+    for name in ("report.html", "report.md", "comparison.csv", "confusion_matrix.png"):
+        assert (out / name).is_file(), name
+    assert (out / "evaluation_pr_curves.png").is_file()
+
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 2
+    assert "--overwrite" in again.output
+
+    assert (out / "confusion_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
