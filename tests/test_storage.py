@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +21,7 @@ from redditvision.dataset import (
     label_folders,
     load_local_dataset,
     split_dataset,
+    write_local_dataset,
 )
 from redditvision.storage import DatasetWriter, GcsDatasetWriter, LocalDatasetWriter
 
@@ -194,3 +200,55 @@ def test_local_writer_lays_out_the_dataset_and_skips_unchanged_files(
         assert image.path.name == f"{image.sha256}.jpg"
     assert {i.ml_use for i in loaded.images} == set(MLUse)
     assert loaded.label_map == bmw_series.label_map
+
+
+def test_upload_killed_mid_run_completes_on_rerun_with_nothing_missing(
+    bmw_series: LabeledDataset, gcs_emulator: GcsEmulator, tmp_path: Path
+) -> None:
+    gcs_emulator.create_bucket("cars")
+    subset = LabeledDataset(
+        images=tuple(i for i in bmw_series.images if i.label in {"L_3_4series", "z3_4_8"}),
+        label_map=bmw_series.label_map,
+    )
+    total = len(subset.images)
+    assert total == 122
+    dataset_file = write_local_dataset(subset, tmp_path / "dataset.jsonl")
+    command = [sys.executable, "-c", "from redditvision.cli import main; main()", "upload"]
+    command += ["--dataset", str(dataset_file), "--bucket", "cars", "--prefix", "killed"]
+    process = subprocess.Popen(command, env=os.environ.copy())
+    try:
+        deadline = time.monotonic() + 120
+        while process.poll() is None and time.monotonic() < deadline:
+            if len(_objects(gcs_emulator, "cars", "killed")) >= 10:
+                break
+            time.sleep(0.05)
+        assert process.poll() is None, "the upload ended before it could be killed"
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+    partial = _objects(gcs_emulator, "cars", "killed")
+    assert 10 <= len(partial) < total
+    assert "killed/import.csv" not in partial
+
+    with GcsDatasetWriter.from_env(bucket="cars", prefix="killed") as writer:
+        result = writer.upload(load_local_dataset(dataset_file))
+    assert result.uploaded + result.skipped_unchanged == total
+    assert result.skipped_unchanged >= len(partial)
+    images = {n for n in _objects(gcs_emulator, "cars", "killed") if n.endswith(".jpg")}
+    assert len(images) == total
+    rows = _read(gcs_emulator, "cars", "killed/import.csv").splitlines()
+    assert {row.split(",")[1].removeprefix("gs://cars/") for row in rows} == images
+
+
+def test_cli_upload_to_a_local_folder(bmw_series: LabeledDataset, tmp_path: Path) -> None:
+    dataset_file = write_local_dataset(bmw_series, tmp_path / "in" / "dataset.jsonl")
+    args = ["upload", "--dataset", str(dataset_file), "--local", str(tmp_path / "out")]
+    result = CliRunner().invoke(main, [*args, "--json-summary"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["uploaded"] == 383
+    assert summary["import_file"] == (tmp_path / "out" / "dataset.jsonl").as_uri()
+    neither = CliRunner().invoke(main, ["upload", "--dataset", str(dataset_file)])
+    assert neither.exit_code == 2
+    assert "exactly one of --bucket NAME or --local DIR" in neither.output
