@@ -81,10 +81,20 @@ from redditvision.reddit import (
     post_from_submission_data,
     resolve_media,
 )
+from redditvision.report import ReportFiles, write_evaluation_report, write_report
 from redditvision.retry import DEFAULT, RetryPolicy, is_transient, parse_retry_after
 from redditvision.storage import DatasetWriter, GcsDatasetWriter, LocalDatasetWriter, UploadResult
 from redditvision.training import AutoMLTrainer, TrainingBackend
-from redditvision.vision import GenericLabeler, ImageLabels
+from redditvision.vision import (
+    ClassComparison,
+    CloudVisionLabeler,
+    ComparisonReport,
+    ComparisonSummary,
+    GenericLabeler,
+    ImageComparison,
+    ImageLabels,
+    VisionComparator,
+)
 
 # -- more public names are added below by each step's module --
 
@@ -98,9 +108,13 @@ __all__ = [
     "AutoMLShutdownWarning",
     "AutoMLTrainer",
     "CheckIssue",
+    "ClassComparison",
     "Classifier",
+    "CloudVisionLabeler",
     "CollectStats",
     "ComparisonError",
+    "ComparisonReport",
+    "ComparisonSummary",
     "ConfigError",
     "DatasetCheckReport",
     "DatasetError",
@@ -113,6 +127,7 @@ __all__ = [
     "GcsDatasetWriter",
     "GenericLabel",
     "GenericLabeler",
+    "ImageComparison",
     "ImageDownloader",
     "ImageLabels",
     "ImageManifest",
@@ -141,6 +156,7 @@ __all__ = [
     "RecordStatus",
     "RedditImageSource",
     "RedditVisionError",
+    "ReportFiles",
     "RetryPolicy",
     "RuleSet",
     "SkipReason",
@@ -158,6 +174,7 @@ __all__ = [
     "VertexBatchPrediction",
     "VertexDeployment",
     "VertexPredictor",
+    "VisionComparator",
     "__version__",
     "check_dataset",
     "convert_unsupported",
@@ -173,5 +190,7 @@ __all__ = [
     "post_from_submission_data",
     "resolve_media",
     "split_dataset",
+    "write_evaluation_report",
     "write_local_dataset",
+    "write_report",
 ]
