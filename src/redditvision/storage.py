@@ -310,6 +310,7 @@ class GcsDatasetWriter:
         extra_formats: Sequence[str] = (),
         progress: ProgressCallback | None = None,
         retry: RetryArg = DEFAULT,
+        timeout: float | None = None,
     ) -> DatasetLocation:
         """Upload the images, then the import file; see :meth:`upload`.
 
@@ -322,6 +323,7 @@ class GcsDatasetWriter:
             extra_formats=extra_formats,
             progress=progress,
             retry=retry,
+            timeout=timeout,
         ).location
 
     def upload(
@@ -332,6 +334,7 @@ class GcsDatasetWriter:
         extra_formats: Sequence[str] = (),
         progress: ProgressCallback | None = None,
         retry: RetryArg = DEFAULT,
+        timeout: float | None = None,
     ) -> UploadResult:
         """Upload the images that are not there yet, then write the import file(s).
 
@@ -342,6 +345,7 @@ class GcsDatasetWriter:
             extra_formats: More import formats to write beside it.
             progress: Called with (done, total) images after each batch.
             retry: Retry policy for this call (default: the writer's).
+            timeout: Seconds per HTTP request for this call (default: the writer's).
 
         Returns:
             Counts, bytes and the :class:`~redditvision.models.DatasetLocation`.
@@ -363,9 +367,10 @@ class GcsDatasetWriter:
                     f"{', '.join(_GCS_FORMATS)}"
                 )
         policy = resolve_retry(retry, self._retry)
+        request_timeout = timeout if timeout is not None else self._timeout
         items, failed = _prepare(dataset, self._prefix)
         bucket = self._client.bucket(self._bucket_name)
-        existing = self._list_existing(policy)
+        existing = self._list_existing(policy, request_timeout)
         total = len(items)
         done = 0
         skipped = 0
@@ -404,7 +409,7 @@ class GcsDatasetWriter:
                 pairs.append((str(item.image.path), blob))
             results = transfer_manager.upload_many(
                 pairs,
-                upload_kwargs={"if_generation_match": 0, "retry": None, "timeout": self._timeout},
+                upload_kwargs={"if_generation_match": 0, "retry": None, "timeout": request_timeout},
                 worker_type=transfer_manager.THREAD,
                 max_workers=self._max_workers,
                 raise_exception=False,
@@ -446,7 +451,7 @@ class GcsDatasetWriter:
             if progress is not None:
                 progress(done, total)
         for item, generation in replace:
-            self._replace(bucket, item, generation, policy)
+            self._replace(bucket, item, generation, policy, request_timeout)
             state["uploaded"] += 1
             state["bytes"] += item.size
             done += 1
@@ -461,7 +466,7 @@ class GcsDatasetWriter:
                 f"{'; '.join(f'{p}: {r}' for p, r in failed[:5])}",
                 service="storage",
             )
-        location = self._write_import_files(dataset, written, formats, policy)
+        location = self._write_import_files(dataset, written, formats, policy, request_timeout)
         return UploadResult(
             location=location,
             uploaded=state["uploaded"],
@@ -489,7 +494,9 @@ class GcsDatasetWriter:
         code = getattr(exc, "code", None)
         return StorageError(message, service="storage", status=int(code) if code else None)
 
-    def _list_existing(self, policy: RetryPolicy | None) -> dict[str, tuple[str | None, int]]:
+    def _list_existing(
+        self, policy: RetryPolicy | None, timeout: float | None
+    ) -> dict[str, tuple[str | None, int]]:
         from google.api_core import exceptions as core_exceptions
 
         prefix = f"{self._prefix}/" if self._prefix else ""
@@ -497,7 +504,7 @@ class GcsDatasetWriter:
         def listing() -> dict[str, tuple[str | None, int]]:
             found: dict[str, tuple[str | None, int]] = {}
             blobs = self._client.list_blobs(
-                self._bucket_name, prefix=prefix, retry=None, timeout=self._timeout
+                self._bucket_name, prefix=prefix, retry=None, timeout=timeout
             )
             for blob in blobs:
                 found[blob.name] = (blob.md5_hash, int(blob.generation or 0))
@@ -524,7 +531,12 @@ class GcsDatasetWriter:
         return call_with_retry(policy, translated)
 
     def _replace(
-        self, bucket: storage.Bucket, item: _Item, generation: int, policy: RetryPolicy | None
+        self,
+        bucket: storage.Bucket,
+        item: _Item,
+        generation: int,
+        policy: RetryPolicy | None,
+        timeout: float | None,
     ) -> None:
         from google.api_core import exceptions as core_exceptions
 
@@ -536,7 +548,7 @@ class GcsDatasetWriter:
                     content_type=item.content_type,
                     if_generation_match=generation,
                     retry=None,
-                    timeout=self._timeout,
+                    timeout=timeout,
                 )
             except core_exceptions.PreconditionFailed:
                 return  # replaced by another run meanwhile; names are content-addressed
@@ -555,6 +567,7 @@ class GcsDatasetWriter:
         written: list[_Item],
         formats: list[str],
         policy: RetryPolicy | None,
+        timeout: float | None,
     ) -> DatasetLocation:
         from google.api_core import exceptions as core_exceptions
 
@@ -569,7 +582,7 @@ class GcsDatasetWriter:
                     text.encode("utf-8"),
                     content_type=content_type,
                     retry=None,
-                    timeout=self._timeout,
+                    timeout=timeout,
                 )
             except Exception as exc:
                 if isinstance(exc, core_exceptions.GoogleAPICallError) or is_transient_google(exc):
