@@ -410,15 +410,17 @@ class ImageDownloader:
         executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="redditvision-download")
         try:
             while True:
-                while not exhausted and n_waiting + len(running) < lookahead:
+                while (
+                    not exhausted
+                    and n_waiting + len(running) < lookahead
+                    and len(ready) < lookahead
+                ):
                     try:
                         post = next(posts)
                     except StopIteration:
                         exhausted = True
                         break
                     intake(post)
-                    if ready:
-                        break
                 submit(executor)
                 while ready:
                     yield ready.popleft()
