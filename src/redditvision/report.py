@@ -41,8 +41,11 @@ from redditvision.vision import ComparisonReport, GenericMatch, ImageComparison
 
 __all__ = [
     "PLOT_DPI",
+    "PR_CURVE_INCHES",
     "ReportFiles",
+    "bar_chart_inches",
     "comparison_records",
+    "confusion_matrix_inches",
     "evaluate_comparison",
     "plot_confusion_matrix",
     "plot_generic_naming",
@@ -110,14 +113,26 @@ def _short(label: str, limit: int = 28) -> str:
 def confusion_matrix_inches(n_labels: int) -> tuple[float, float]:
     """Return the confusion matrix figure size in inches for ``n_labels`` labels.
 
-    ``side = min(20, max(5, 2.5 + 0.6 * n_labels))`` for both width and height.
+    Args:
+        n_labels: Number of labels (rows and columns).
+
+    Returns:
+        (width, height), both ``min(20, max(5, 2.5 + 0.6 * n_labels))``: 5 x 5 inches
+        (500 x 500 pixels) up to 4 labels, 1450 x 1450 pixels for 20.
     """
     side = min(20.0, max(5.0, 2.5 + 0.6 * n_labels))
     return side, side
 
 
 def bar_chart_inches(n_labels: int) -> tuple[float, float]:
-    """Return the per-label bar chart size in inches: 8 wide, ``max(3, 1.5 + 0.45 n)`` high."""
+    """Return the per-label bar chart size in inches.
+
+    Args:
+        n_labels: Number of bars (labels).
+
+    Returns:
+        (8, ``min(30, max(3, 1.5 + 0.45 * n_labels))``): 800 x 300 pixels up to 3 labels.
+    """
     return 8.0, min(30.0, max(3.0, 1.5 + 0.45 * n_labels))
 
 
