@@ -340,6 +340,7 @@ def fit_online_limit(image: bytes, *, limit: int = ONLINE_PREDICTION_LIMIT_BYTES
     first_scale = 1.0
     try:
         with Image.open(io.BytesIO(image)) as opened:
+            original = opened.size
             if opened.format == "JPEG":
                 # A JPEG's own size predicts the re-encoding's: aim under the limit at once,
                 # and let libjpeg decode at a reduced scale (much faster for big photos).
@@ -347,7 +348,6 @@ def fit_online_limit(image: bytes, *, limit: int = ONLINE_PREDICTION_LIMIT_BYTES
                 target = (int(opened.width * first_scale), int(opened.height * first_scale))
                 opened.draft("RGB", target)
             picture = opened.convert("RGB")
-            original = opened.size
     except (UnidentifiedImageError, OSError) as exc:
         raise PredictionError(
             f"an image of {len(image)} bytes is over the 1.5 MB online prediction limit and "
