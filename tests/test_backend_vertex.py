@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 from pathlib import Path
@@ -520,3 +521,16 @@ def test_the_trained_model_knows_the_labels_of_the_import_file(
     with make_backend(vertex_fake, tmp_path) as backend:
         model = backend.train(location, budget=TrainingBudget())
         assert backend.evaluate(model).labels == ("e30", "e36", "e46")
+
+
+def test_a_large_real_photo_is_shrunk_only_as_much_as_the_limit_needs(bmw_photos: Path) -> None:
+    largest = max(bmw_photos.rglob("*.jpg"), key=lambda p: p.stat().st_size)
+    buffer = io.BytesIO()
+    with Image.open(largest) as photo:
+        photo.convert("RGB").resize((4000, 3000)).save(buffer, format="JPEG", quality=98)
+    assert len(buffer.getvalue()) > ONLINE_PREDICTION_LIMIT_BYTES
+    fitted = fit_online_limit(buffer.getvalue())
+    assert len(base64.b64encode(fitted)) <= ONLINE_PREDICTION_LIMIT_BYTES
+    with Image.open(io.BytesIO(fitted)) as result:
+        assert result.format == "JPEG"
+        assert result.width >= 1500  # about 0.9 * sqrt(1.5 / 5.2) of 4000, not shrunk twice
