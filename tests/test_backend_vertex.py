@@ -534,3 +534,13 @@ def test_a_large_real_photo_is_shrunk_only_as_much_as_the_limit_needs(bmw_photos
     with Image.open(io.BytesIO(fitted)) as result:
         assert result.format == "JPEG"
         assert result.width >= 1500  # about 0.9 * sqrt(1.5 / 5.2) of 4000, not shrunk twice
+
+
+def test_from_env_without_credentials_is_a_config_error_without_the_path(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    secret_path = str(tmp_path / "nowhere" / "key.json")
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", secret_path)
+    with pytest.raises(ConfigError, match="application-default login") as caught:
+        VertexAutoMLBackend.from_env("my-project", "europe-west4")
+    assert secret_path not in str(caught.value)
