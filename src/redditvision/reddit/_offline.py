@@ -69,7 +69,8 @@ class ListingFileSource(_FileSource):
     ``https://www.reddit.com/r/NAME/top.json?limit=100``), a JSON array of listings (the
     ``/comments/ID.json`` endpoint returns the submission listing and the comment listing),
     or several listing objects one after another (pages saved into one file). Children of
-    kinds other than ``t3`` (comments, ``more``) are ignored. Files are read one at a time
+    kinds other than ``t3`` (comments, ``more``) are ignored. A file may be zstandard- or
+    gzip-compressed (sniffed from its first bytes). Files are read one at a time
     and each listing page holds at most 100 children (Reddit's page size), so memory stays
     bounded.
 
