@@ -364,6 +364,31 @@ def test_restart_mid_training_resumes_polling_the_recorded_operation(
     assert list(fake.models) == [model.resource]
 
 
+def test_an_unreadable_operation_keeps_its_record_so_a_rerun_resumes_it(
+    fake: FakeAutoML, tmp_path: Path
+) -> None:
+    denied: list[Any] = []
+
+    def deny_the_first_training_poll(step: str, message: str) -> None:
+        if step == "training" and message.startswith("waiting") and not denied:
+            denied.append(
+                fake.server.fail(
+                    "GetOperation", grpc.StatusCode.PERMISSION_DENIED, message="no ops_get"
+                )
+            )
+
+    with make_backend(fake, tmp_path / "state", progress=deny_the_first_training_poll) as first:
+        with pytest.raises(TrainingError, match="no ops_get"):
+            first.train(LOCATION, budget=BUDGET, display_name="bmw")
+    assert "model_operation" in _state(tmp_path)
+
+    with make_backend(fake, tmp_path / "state") as second:
+        model = second.train(LOCATION, budget=BUDGET, display_name="bmw")
+
+    assert len(fake.server.calls_to("CreateModel")) == 1
+    assert list(fake.models) == [model.resource]
+
+
 def test_polling_that_gives_up_is_transient_and_a_rerun_resumes(
     fake: FakeAutoML, tmp_path: Path
 ) -> None:

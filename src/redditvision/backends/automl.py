@@ -778,14 +778,14 @@ class LegacyAutoMLBackend:
             f"reading operation {name}",
         )
 
-    def _wait(self, name: str, stage: str, error_type: type[RedditVisionError]) -> Any:
-        """Poll operation ``name`` with the polling policy until done.
+    def _poll(self, name: str, stage: str, error_type: type[RedditVisionError]) -> Any:
+        """Poll operation ``name`` with the polling policy until it is done.
 
         Returns:
-            The finished ``operations_pb2.Operation``.
+            The finished ``operations_pb2.Operation`` (with a response or an error).
 
         Raises:
-            error_type: The operation ended with an error, or it is still running after the
+            error_type: The operation cannot be read, or it is still running after the
                 polling policy gave up (transient: a re-run resumes it).
         """
 
@@ -812,28 +812,44 @@ class LegacyAutoMLBackend:
                 service=SERVICE,
                 transient=True,
             ) from exc
+        return operation
+
+    def _wait(self, name: str, stage: str, error_type: type[RedditVisionError]) -> Any:
+        """Poll operation ``name`` until done and raise its error when it ended with one.
+
+        Returns:
+            The finished ``operations_pb2.Operation`` with a response.
+
+        Raises:
+            error_type: As :meth:`_poll`, or the operation ended with an error (its status
+                and message).
+        """
+        operation = self._poll(name, stage, error_type)
+        self._raise_if_failed(operation, stage, error_type)
+        return operation
+
+    @staticmethod
+    def _raise_if_failed(operation: Any, stage: str, error_type: type[RedditVisionError]) -> None:
         if operation.HasField("error"):
             status = _status_name(operation.error.code)
             raise error_type(
-                f"{stage} operation {name} failed: {operation.error.message or status}",
+                f"{stage} operation {operation.name} failed: {operation.error.message or status}",
                 service=SERVICE,
                 status=status,
             )
-        return operation
 
     def _wait_step(self, state: RunState, operation: str, stage: str, key: str) -> Any:
         """Wait for a training step's operation; forget it when it ended with an error.
 
         A failed operation is final, so its record is dropped: the next run creates the
         step afresh (after the user fixed the cause) instead of polling the failure again.
-        A transient error (still running, service unreachable) keeps the record.
+        Any other error (still running, operation unreadable) keeps the record.
         """
-        try:
-            return self._wait(operation, stage, TrainingError)
-        except TrainingError as exc:
-            if not exc.transient:
-                state.discard([f"{key}_operation", f"{key}_attempted_at"])
-            raise
+        done = self._poll(operation, stage, TrainingError)
+        if done.HasField("error"):
+            state.discard([f"{key}_operation", f"{key}_attempted_at"])
+            self._raise_if_failed(done, stage, TrainingError)
+        return done
 
     def _find_lost_operation(
         self, detail: str, since: float, known: Iterable[str], error_type: type[RedditVisionError]
@@ -1239,13 +1255,9 @@ class LegacyAutoMLBackend:
             )
             operation = created.operation.name
             state.set("deploy_operation", operation)
-        try:
-            self._wait(str(operation), "deploy", PredictionError)
-        except PredictionError as exc:
-            if not exc.transient:  # the operation ended: a new deploy starts afresh
-                state.discard(["deploy_operation"])
-            raise
-        state.discard(["deploy_operation"])
+        done = self._poll(str(operation), "deploy", PredictionError)
+        state.discard(["deploy_operation"])  # it ended: a later deploy starts afresh
+        self._raise_if_failed(done, "deploy", PredictionError)
         return True
 
     def undeploy(self, model: TrainedModel | str) -> None:
