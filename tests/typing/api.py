@@ -44,3 +44,19 @@ def _dataset_writers_fit_the_protocol(
         result: redditvision.UploadResult = local.upload(split)
     loaded: redditvision.LabeledDataset = redditvision.load_local_dataset("build/dataset")
     return unmatched, ok, location, result, loaded
+
+
+def _downloader_streams_records(
+    posts: list[redditvision.ImagePost],
+) -> tuple[object, ...]:
+    limits = redditvision.DownloadLimits(max_bytes=20_000_000).evolve(max_redirects=3)
+    with redditvision.ImageDownloader(
+        "images", limits=limits, concurrency=32, allowed_networks=["10.1.2.0/24"]
+    ) as downloader:
+        records: list[redditvision.ImageRecord] = list(downloader.fetch(posts, timeout=5.0))
+    with redditvision.ImageManifest.for_folder("images") as manifest:
+        ok = list(manifest.records(redditvision.RecordStatus.OK))
+        groups: set[str | None] = {record.near_duplicate_group for record in ok}
+        counts: dict[str, int] = manifest.summary()
+        one: redditvision.ImageRecord | None = manifest.get("abc:0")
+    return records, groups, counts, one
