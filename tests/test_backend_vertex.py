@@ -544,3 +544,20 @@ def test_from_env_without_credentials_is_a_config_error_without_the_path(
     with pytest.raises(ConfigError, match="application-default login") as caught:
         VertexAutoMLBackend.from_env("my-project", "europe-west4")
     assert secret_path not in str(caught.value)
+
+
+def test_the_vertex_import_file_is_found_among_the_extra_import_files(
+    vertex_fake: FakeVertex, tmp_path: Path
+) -> None:
+    location = DatasetLocation(
+        uri="gs://b/x",
+        import_file_uri="gs://b/x/automl.csv",
+        import_format="automl_csv",
+        images=30,
+        labels=LABELS,
+        extra_import_files={"vertex_csv": "gs://b/x/import.csv"},
+    )
+    with make_backend(vertex_fake, tmp_path) as backend:
+        backend.train(location, budget=TrainingBudget())
+    config = vertex_fake.server.calls_to("ImportData")[0].request.import_configs[0]
+    assert list(config.gcs_source.uris) == ["gs://b/x/import.csv"]

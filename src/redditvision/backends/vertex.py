@@ -692,16 +692,25 @@ class VertexAutoMLBackend:
     # -- training --------------------------------------------------------------------------
 
     def _check_location(self, data: LabeledDataset | DatasetLocation) -> DatasetLocation:
+        """Return the location with its Vertex AI import file as the main one."""
         if not isinstance(data, DatasetLocation):
             raise ConfigError(
                 "Vertex AI trains from a dataset written to Cloud Storage: write it with "
                 "GcsDatasetWriter (import format vertex_csv) and pass the DatasetLocation"
             )
         if data.import_format not in {"vertex_csv", "vertex_jsonl"}:
-            raise ConfigError(
-                f"the import file {data.import_file_uri} is {data.import_format!r}; Vertex AI "
-                "reads vertex_csv or vertex_jsonl (write the dataset with that format)"
-            )
+            for kind in ("vertex_csv", "vertex_jsonl"):
+                if kind in data.extra_import_files:
+                    data = attrs.evolve(
+                        data, import_file_uri=data.extra_import_files[kind], import_format=kind
+                    )
+                    break
+            else:
+                raise ConfigError(
+                    f"the import file {data.import_file_uri} is {data.import_format!r}; "
+                    "Vertex AI reads vertex_csv or vertex_jsonl (write the dataset with that "
+                    "format)"
+                )
         if not data.import_file_uri.startswith("gs://"):
             raise ConfigError(
                 f"Vertex AI imports only from Cloud Storage, got {data.import_file_uri}; "
@@ -728,13 +737,16 @@ class VertexAutoMLBackend:
 
         Returns:
             The state; delete its file (``state.clear()``) to train anew.
+
+        Raises:
+            ConfigError: The location has no Vertex AI import file on Cloud Storage.
         """
         return RunState.for_run(
             self.state_dir,
             "vertex",
             self.project,
             self.location,
-            location.import_file_uri,
+            self._check_location(location).import_file_uri,
             display_name,
         )
 
@@ -750,7 +762,8 @@ class VertexAutoMLBackend:
 
         Args:
             data: A :class:`~redditvision.models.DatasetLocation` whose import file
-                (``vertex_csv`` or ``vertex_jsonl``) is on Cloud Storage.
+                (``vertex_csv`` or ``vertex_jsonl``, as the main import file or in
+                ``extra_import_files``) is on Cloud Storage.
             budget: Milli node hours (range per model type in :data:`MODEL_TYPE_BUDGETS`)
                 and early stopping.
             display_name: Name of the dataset, pipeline and model (default
