@@ -532,3 +532,15 @@ def test_vertex_spelling_of_the_model_type_is_accepted(fake: FakeAutoML, tmp_pat
             mobile.train(LOCATION, budget=TrainingBudget(milli_node_hours=200_000))
     with pytest.raises(ConfigError, match="unknown AutoML v1 model_type"):
         make_backend(fake, tmp_path, model_type="EDGE")
+
+
+def test_delete_removes_the_model_and_its_dataset_and_tolerates_missing_ones(
+    fake: FakeAutoML, backend: LegacyAutoMLBackend
+) -> None:
+    model = backend.train(LOCATION, budget=BUDGET, display_name="bmw")
+
+    backend.delete(model, dataset=True)
+    backend.delete(model, dataset=True)  # already gone: nothing to do
+
+    assert fake.models == {}
+    assert fake.datasets == {}

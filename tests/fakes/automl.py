@@ -299,6 +299,16 @@ class FakeAutoML:
             del self.models[request.name]
         return self._operation("delete_details", result=empty_pb2.Empty)
 
+    def _delete_dataset(
+        self, request: automl_v1.DeleteDatasetRequest, _context: Any
+    ) -> operations_pb2.Operation:
+        with self._lock:
+            if self.datasets.pop(request.name, None) is None:
+                raise RpcFault(
+                    grpc.StatusCode.NOT_FOUND, f"The dataset {request.name} does not exist."
+                )
+        return self._operation("delete_details", result=empty_pb2.Empty)
+
     def _deploy_model(
         self, request: automl_v1.DeployModelRequest, _context: Any
     ) -> operations_pb2.Operation:
@@ -382,6 +392,7 @@ class FakeAutoML:
             a.ListDatasetsResponse,
             self._list_datasets,
         )
+        add(AUTOML, "DeleteDataset", a.DeleteDatasetRequest, op, self._delete_dataset)
         add(AUTOML, "ImportData", a.ImportDataRequest, op, self._import_data)
         add(AUTOML, "CreateModel", a.CreateModelRequest, op, self._create_model)
         add(AUTOML, "GetModel", a.GetModelRequest, a.Model, self._get_model)
