@@ -241,3 +241,17 @@ def test_server_errors_and_network_failures_are_transient() -> None:
     assert (type(server), server.status, server.transient) == (SourceError, 503, True)
     assert (type(network), network.status, network.transient) == (SourceError, None, True)
     assert "ConnectionError" in str(network)
+
+
+def test_missing_subreddit_says_it_does_not_exist(
+    httpserver: HTTPServer, loopback_reddit: praw.Reddit
+) -> None:
+    httpserver.expect_request("/r/nosuchsub/top").respond_with_data(
+        "",
+        status=302,
+        headers={"Location": "https://www.reddit.com/subreddits/search.json?q=nosuchsub"},
+    )
+    source = RedditImageSource(reddit=loopback_reddit)
+    with pytest.raises(SourceError, match="does not exist") as info:
+        list(source.submissions("nosuchsub"))
+    assert info.value.transient is False
