@@ -561,3 +561,17 @@ def test_the_vertex_import_file_is_found_among_the_extra_import_files(
         backend.train(location, budget=TrainingBudget())
     config = vertex_fake.server.calls_to("ImportData")[0].request.import_configs[0]
     assert list(config.gcs_source.uris) == ["gs://b/x/import.csv"]
+
+
+def test_from_env_uses_the_regional_endpoint() -> None:
+    from google.auth.credentials import AnonymousCredentials
+
+    with VertexAutoMLBackend.from_env(
+        "my-project", "europe-west4", credentials=AnonymousCredentials()
+    ) as backend:
+        hosts = {
+            client.transport._host
+            for client in (backend.dataset_client, backend.pipeline_client, backend.job_client)
+        }
+    assert hosts == {"europe-west4-aiplatform.googleapis.com:443"}
+    assert backend.parent == "projects/my-project/locations/europe-west4"

@@ -146,6 +146,8 @@ MODEL_TYPE_BUDGETS: Mapping[str, tuple[int, int]] = {
 ONLINE_PREDICTION_LIMIT_BYTES = 1_500_000
 """Largest base64 ``content`` of one online prediction instance (Vertex AI: 1.5 MB)."""
 
+_SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+
 RUN_LABEL = "redditvision-run"
 """Resource label holding the run id, used to find a create whose answer was lost."""
 
@@ -482,9 +484,10 @@ class VertexAutoMLBackend:
         api_endpoint: str | None = None,
         insecure: bool = False,
         state_dir: str | os.PathLike[str] | None = None,
+        credentials: Any = None,
         **kwargs: Any,
     ) -> VertexAutoMLBackend:
-        """Build the five GAPIC clients with Application Default Credentials.
+        """Build the six GAPIC clients with Application Default Credentials.
 
         Args:
             project: Google Cloud project id.
@@ -494,6 +497,8 @@ class VertexAutoMLBackend:
             insecure: Use plaintext gRPC channels to ``api_endpoint`` without credentials
                 (for local fakes and emulators only).
             state_dir: Folder of the run state files (see the class).
+            credentials: ``google.auth`` credentials to use instead of Application Default
+                Credentials (looked up once and shared by the clients).
             **kwargs: Other constructor arguments (``retry``, ``poll``, ``model_type``,
                 ``progress``, ...).
 
@@ -515,6 +520,10 @@ class VertexAutoMLBackend:
         }
         clients: dict[str, Any] = {}
         try:
+            if not insecure and credentials is None:
+                import google.auth
+
+                credentials, _ = google.auth.default(scopes=_SCOPES)
             for key, client_class in classes.items():
                 if insecure:
                     if api_endpoint is None:
@@ -525,7 +534,9 @@ class VertexAutoMLBackend:
                     transport = transport_class(channel=grpc.insecure_channel(endpoint))
                     clients[key] = client_class(transport=transport)
                 else:
-                    clients[key] = client_class(client_options={"api_endpoint": endpoint})
+                    clients[key] = client_class(
+                        credentials=credentials, client_options={"api_endpoint": endpoint}
+                    )
         except auth_exceptions.GoogleAuthError as exc:
             raise ConfigError(
                 "no Google Cloud credentials found: run `gcloud auth application-default "
