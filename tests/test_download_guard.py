@@ -140,3 +140,83 @@ def test_policy_refuses_every_non_public_address_kind(address: str) -> None:
 @pytest.mark.parametrize("address", ["93.184.215.14", "151.101.1.140", "2606:4700::6810:84e5"])
 def test_policy_lets_public_addresses_through(address: str) -> None:
     AddressPolicy().check_address("example.test", address)
+
+
+def _tls_files(folder: Path) -> tuple[Path, Path, Path]:
+    """A throwaway CA and a certificate for localhost/127.0.0.1 signed by it."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "redditvision test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    ca_file, cert_file, key_file = folder / "ca.pem", folder / "cert.pem", folder / "key.pem"
+    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cert_file.write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return ca_file, cert_file, key_file
+
+
+def test_https_through_the_guard_verifies_the_certificate_of_the_checked_address(
+    tmp_path: Path,
+) -> None:
+    import ssl
+
+    import requests
+
+    ca_file, cert_file, key_file = _tls_files(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    host = ImageHost()
+    host._server.socket = context.wrap_socket(host._server.socket, server_side=True)
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), "green").save(out, "PNG")
+    with host:
+        host.serve("/a.png", out.getvalue(), content_type="image/png")
+        session = requests.Session()
+        session.trust_env = False
+        session.verify = str(ca_file)
+        url = f"https://localhost:{host.port}/a.png"
+        with ImageDownloader(
+            tmp_path / "out", session=session, allow_private_networks=True
+        ) as downloader:
+            assert one(downloader, url).status is RecordStatus.OK
+        with ImageDownloader(tmp_path / "out2", session=session) as downloader:
+            refused = one(downloader, url)
+    assert "refused localhost" in (refused.reason or "")
+    assert host.hits("/a.png") == 1
