@@ -575,3 +575,17 @@ def test_from_env_uses_the_regional_endpoint() -> None:
         }
     assert hosts == {"europe-west4-aiplatform.googleapis.com:443"}
     assert backend.parent == "projects/my-project/locations/europe-west4"
+
+
+def test_undeploy_after_a_lost_delete_answer_finishes_without_error(
+    vertex_fake: FakeVertex, tmp_path: Path
+) -> None:
+    model = TrainedModel(backend="vertex", resource=vertex_fake.add_model(), labels=LABELS)
+    vertex_fake.server.fail("DeleteEndpoint", grpc.StatusCode.DEADLINE_EXCEEDED, after_handler=True)
+    with make_backend(vertex_fake, tmp_path) as backend:
+        deployment = backend.deploy(model)
+        with pytest.raises(PredictionError, match="deleting endpoint"):
+            backend.undeploy(deployment)
+        assert vertex_fake.endpoints == {}  # the server did delete it
+        backend.undeploy(deployment)  # the re-run finds nothing left to do
+    assert vertex_fake.calls("DeleteEndpoint") == 1

@@ -689,10 +689,18 @@ class VertexAutoMLBackend:
             )
         return operation
 
-    def _find_labelled(self, list_fn: Callable[..., Any], kind: str, label: str) -> str | None:
+    def _find_labelled(
+        self,
+        list_fn: Callable[..., Any],
+        kind: str,
+        label: str,
+        *,
+        error: type[RedditVisionError] = TrainingError,
+    ) -> str | None:
         pager = self._rpc(
             list_fn,
             f"looking up the {kind} labelled {RUN_LABEL}={label}",
+            error=error,
             retry=self.retry,
             request={"parent": self.parent, "filter": f"labels.{RUN_LABEL}={label}"},
         )
@@ -1110,7 +1118,9 @@ class VertexAutoMLBackend:
             state,
             "endpoint",
             send_endpoint,
-            lambda: self._find_labelled(self.endpoint_client.list_endpoints, "endpoint", run_id),
+            lambda: self._find_labelled(
+                self.endpoint_client.list_endpoints, "endpoint", run_id, error=PredictionError
+            ),
             error=PredictionError,
         )
         if _is_operation(endpoint):
@@ -1178,15 +1188,24 @@ class VertexAutoMLBackend:
 
         Raises:
             PredictionError: The service refused (the message names the endpoint, which
-                may still be billed).
+                may still be billed). An endpoint that no longer exists is not an error:
+                there is nothing left to undeploy.
         """
-        endpoint = self._rpc(
-            self.endpoint_client.get_endpoint,
-            f"reading endpoint {deployment.endpoint}",
-            error=PredictionError,
-            retry=self.retry,
-            request={"name": deployment.endpoint},
-        )
+        try:
+            endpoint = self._rpc(
+                self.endpoint_client.get_endpoint,
+                f"reading endpoint {deployment.endpoint}",
+                error=PredictionError,
+                retry=self.retry,
+                request={"name": deployment.endpoint},
+            )
+        except PredictionError as exc:
+            if exc.status != "NOT_FOUND":
+                raise
+            self._report("undeploy", f"{deployment.endpoint} no longer exists")
+            if deployment.model:
+                self._deploy_state(deployment.model).clear()
+            return
         if any(d.id == deployment.deployed_model_id for d in endpoint.deployed_models):
             future = self._rpc(
                 self.endpoint_client.undeploy_model,
@@ -1465,7 +1484,10 @@ class VertexAutoMLBackend:
             "batch",
             send,
             lambda: self._find_labelled(
-                self.job_client.list_batch_prediction_jobs, "batch prediction job", run_id
+                self.job_client.list_batch_prediction_jobs,
+                "batch prediction job",
+                run_id,
+                error=PredictionError,
             ),
             error=PredictionError,
         )
