@@ -589,3 +589,8 @@ def test_undeploy_after_a_lost_delete_answer_finishes_without_error(
         assert vertex_fake.endpoints == {}  # the server did delete it
         backend.undeploy(deployment)  # the re-run finds nothing left to do
     assert vertex_fake.calls("DeleteEndpoint") == 1
+
+
+def test_from_env_without_a_project_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="project id"):
+        VertexAutoMLBackend.from_env("", "us-central1")

@@ -413,7 +413,7 @@ class VertexAutoMLBackend:
             :meth:`from_env` sets True).
 
     Raises:
-        ConfigError: ``model_type`` is unknown.
+        ConfigError: ``project`` or ``location`` is empty, or ``model_type`` is unknown.
 
     Example:
         >>> backend = VertexAutoMLBackend.from_env("my-project", "us-central1")  # doctest: +SKIP
@@ -442,6 +442,11 @@ class VertexAutoMLBackend:
         progress: Callable[[str, str], None] | None = None,
         owns_clients: bool = False,
     ) -> None:
+        if not project or not location:
+            raise ConfigError(
+                "Vertex AI needs a project and a location (e.g. project='my-project', "
+                "location='us-central1')"
+            )
         if model_type not in MODEL_TYPE_BUDGETS:
             raise ConfigError(
                 f"unknown model_type {model_type!r}; use one of {', '.join(MODEL_TYPE_BUDGETS)}"
@@ -506,9 +511,11 @@ class VertexAutoMLBackend:
             The backend; it closes the clients' channels on :meth:`close`.
 
         Raises:
-            ConfigError: ``insecure`` without ``api_endpoint``, or no Application Default
-                Credentials (run ``gcloud auth application-default login``).
+            ConfigError: No project, ``insecure`` without ``api_endpoint``, or no Application
+                Default Credentials (run ``gcloud auth application-default login``).
         """
+        if not project:
+            raise ConfigError("Vertex AI needs a Google Cloud project id (project='my-project')")
         endpoint = api_endpoint or f"{location}-aiplatform.googleapis.com"
         classes: dict[str, Any] = {
             "dataset_client": aip.DatasetServiceClient,
