@@ -36,6 +36,7 @@ from redditvision.backends.vertex import (
     batch_instances,
     fit_online_limit,
     image_uris_from_import_csv,
+    normalize_model_type,
 )
 
 if TYPE_CHECKING:
@@ -594,3 +595,11 @@ def test_undeploy_after_a_lost_delete_answer_finishes_without_error(
 def test_from_env_without_a_project_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="project id"):
         VertexAutoMLBackend.from_env("", "us-central1")
+
+
+def test_model_types_are_accepted_in_vertex_and_legacy_automl_spellings() -> None:
+    assert normalize_model_type("cloud") == "CLOUD"
+    assert normalize_model_type("mobile-versatile-1") == "MOBILE_TF_VERSATILE_1"
+    assert normalize_model_type("MOBILE_TF_LOW_LATENCY_1") == "MOBILE_TF_LOW_LATENCY_1"
+    with pytest.raises(ConfigError, match="unknown model_type 'tiny'"):
+        normalize_model_type("tiny")

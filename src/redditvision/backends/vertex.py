@@ -107,6 +107,7 @@ __all__ = [
     "batch_instances",
     "fit_online_limit",
     "image_uris_from_import_csv",
+    "normalize_model_type",
 ]
 
 logger = logging.getLogger(__name__)
@@ -318,6 +319,33 @@ def _resource_id(name: str) -> str:
     return name.rstrip("/").rsplit("/", 1)[-1]
 
 
+def normalize_model_type(model_type: str) -> str:
+    """Return the Vertex AI spelling of a model type.
+
+    Accepts the Vertex AI names (``CLOUD``, ``MOBILE_TF_VERSATILE_1``, ...) in any case, with
+    ``-`` or ``_``, and the legacy AutoML v1 names (``cloud``, ``mobile-versatile-1``,
+    ``mobile-low-latency-1``, ``mobile-high-accuracy-1``), so one ``--model-type`` serves
+    both cloud backends.
+
+    Args:
+        model_type: The name given.
+
+    Returns:
+        A key of :data:`MODEL_TYPE_BUDGETS`.
+
+    Raises:
+        ConfigError: The name is not a known model type.
+    """
+    name = model_type.strip().upper().replace("-", "_")
+    if name.startswith("MOBILE_") and not name.startswith("MOBILE_TF_"):
+        name = "MOBILE_TF_" + name[len("MOBILE_") :]
+    if name not in MODEL_TYPE_BUDGETS:
+        raise ConfigError(
+            f"unknown model_type {model_type!r}; use one of {', '.join(MODEL_TYPE_BUDGETS)}"
+        )
+    return name
+
+
 def fit_online_limit(image: bytes, *, limit: int = ONLINE_PREDICTION_LIMIT_BYTES) -> bytes:
     """Return ``image`` or a JPEG re-encoding whose base64 form fits the online limit.
 
@@ -404,7 +432,8 @@ class VertexAutoMLBackend:
             ``None`` for single attempts.
         poll: Polling policy of pipelines and operations (default :data:`DEFAULT_POLL`).
         model_type: ``"CLOUD"`` (default) or a ``MOBILE_TF_*`` type (see
-            :data:`MODEL_TYPE_BUDGETS`).
+            :data:`MODEL_TYPE_BUDGETS`; legacy AutoML spellings are accepted too, see
+            :func:`normalize_model_type`).
         timeout: Seconds per RPC (default 60.0).
         predict_timeout: Seconds per ``Predict`` call (default 30.0; the client sets none).
         progress: Called as ``progress(step, message)`` while waiting, e.g.
@@ -447,10 +476,7 @@ class VertexAutoMLBackend:
                 "Vertex AI needs a project and a location (e.g. project='my-project', "
                 "location='us-central1')"
             )
-        if model_type not in MODEL_TYPE_BUDGETS:
-            raise ConfigError(
-                f"unknown model_type {model_type!r}; use one of {', '.join(MODEL_TYPE_BUDGETS)}"
-            )
+        model_type = normalize_model_type(model_type)
         self.dataset_client = dataset_client
         self.pipeline_client = pipeline_client
         self.model_client = model_client
@@ -810,11 +836,7 @@ class VertexAutoMLBackend:
                 resume).
         """
         location = self._check_location(data)
-        model_type = model_type or self.model_type
-        if model_type not in MODEL_TYPE_BUDGETS:
-            raise ConfigError(
-                f"unknown model_type {model_type!r}; use one of {', '.join(MODEL_TYPE_BUDGETS)}"
-            )
+        model_type = normalize_model_type(model_type) if model_type else self.model_type
         self._check_budget(budget, model_type)
         name = display_name or "redditvision-" + location.uri.rstrip("/").rsplit("/", 1)[-1]
         name = name[:128]
