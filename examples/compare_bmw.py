@@ -92,8 +92,12 @@ def main(photos: Path, out: Path) -> None:
     for image in dataset.images:
         folders.setdefault(image.original_label, set()).add(image.path.parent.name)
     started = time.monotonic()
+    folder = out.parent / "models" / "bmw-series"
     with LocalBackend(model_dir=out.parent / "models") as backend:
-        model = backend.train(dataset, out=out.parent / "models" / "bmw-series")
+        if (folder / "model.json").is_file():  # the split is seeded: reuse the model
+            model = backend.load(folder)
+        else:
+            model = backend.train(dataset, out=folder)
         trained = time.monotonic() - started
         with Classifier(model.resource) as classifier:
             labeler = ImageNetLabeler(extractor=backend.extractor)  # type: ignore[arg-type]
@@ -114,9 +118,10 @@ def main(photos: Path, out: Path) -> None:
     print()
     print(report.summary)
     top: dict[str, int] = {}
-    for image in report.images:
-        if image.generic.labels:
-            top[image.generic.labels[0].label] = top.get(image.generic.labels[0].label, 0) + 1
+    for row in report.images:
+        if row.generic.labels:
+            first = row.generic.labels[0].label
+            top[first] = top.get(first, 0) + 1
     print("top-1 ImageNet labels:", sorted(top.items(), key=lambda kv: -kv[1]))
 
 

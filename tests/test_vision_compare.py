@@ -101,7 +101,7 @@ def test_compare_with_cloud_vision_measures_each_image_and_the_aggregates(
         z4s[1]: annotation(labels=[("Car", 0.97), ("Bmw", 0.9), ("Convertible", 0.8)]),
         z4s[2]: annotation(labels=[("Sports car", 0.9)], web=[("BMW X5", 0.5)]),
         x5s[0]: annotation(labels=[("Sport utility vehicle", 0.95)], web=[("BMW X5", 0.9)]),
-        x5s[1]: annotation(labels=[("Tire", 0.9), ("Asphalt", 0.7)]),
+        x5s[1]: annotation(labels=[("Asphalt", 0.9), ("Sky", 0.7)]),
         x5s[2]: error(code_pb2.INVALID_ARGUMENT, "Bad image data."),
     }
     for path, answer in script.items():

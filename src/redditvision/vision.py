@@ -453,14 +453,29 @@ DEFAULT_GENERIC_TERMS: tuple[str, ...] = (
     "limousine",
     "cab",
     "racer",
+    "race",
+    "taxicab",
+    "taxi",
+    "pickup",
+    "truck",
+    "van",
+    "minibus",
     "grille",
     "wheel",
+    "rim",
+    "tire",
+    "tyre",
+    "bumper",
+    "hood",
+    "headlamp",
+    "headlight",
 )
-"""Words that name only a kind of vehicle, not a model (token match, case-insensitive).
+"""Words that name only a kind of vehicle or a car part, not a model (case-insensitive).
 
-A generic label made of these (plus the make) counts as "only generic" in a comparison:
-Cloud Vision's "Car", "Vehicle", "Luxury vehicle", ImageNet's "sports car", "convertible",
-"beach wagon". The make ("BMW") is found by itself: the words every class name shares.
+A generic label holding one of these words counts as "only generic" in a comparison when no
+label names a class: Cloud Vision's "Car", "Vehicle", "Luxury vehicle", "Tire", ImageNet's
+"sports car", "convertible", "station wagon", "radiator grille". The make ("BMW") is found
+by itself: the words every class name shares.
 """
 
 _TOKEN = re.compile(r"[0-9a-z]+")
@@ -824,8 +839,8 @@ class VisionComparator:
             images: Paths, encoded bytes or Pillow images. An empty input gives a report
                 with no images and None fractions.
             truth: The true class of each image (user's label names): a sequence in image
-                order (None for unknown), or a mapping from the image's path (as given) to
-                its class; None when unknown.
+                order (None for unknown), or a mapping from the image's path (as given, or
+                as :attr:`ImageComparison.name` shows it) to its class; None when unknown.
             on_progress: Called with the number of images just finished, after each batch.
 
         Returns:
@@ -838,7 +853,11 @@ class VisionComparator:
         """
         inputs = list(images)
         names = [_image_name(image, i) for i, image in enumerate(inputs)]
-        truths = self._truths(names, truth)
+        raw = [
+            str(image) if isinstance(image, str | os.PathLike) else name
+            for image, name in zip(inputs, names, strict=True)
+        ]
+        truths = self._truths(names, raw, truth)
         rows: list[tuple[str, str | None, ImageLabels, tuple[Prediction, ...], str | None]] = []
         thumbnails: list[bytes | None] = []
         for start in range(0, len(inputs), self.batch_size):
@@ -873,12 +892,17 @@ class VisionComparator:
         return self._build(rows, thumbnails)
 
     def _truths(
-        self, names: list[str], truth: Sequence[str | None] | Mapping[str, str] | None
+        self,
+        names: list[str],
+        raw: list[str],
+        truth: Sequence[str | None] | Mapping[str, str] | None,
     ) -> list[str | None]:
         if truth is None:
             return [None] * len(names)
         if isinstance(truth, Mapping):
-            return [truth.get(name) for name in names]
+            return [
+                truth.get(name, truth.get(given)) for name, given in zip(names, raw, strict=True)
+            ]
         if isinstance(truth, str):
             raise ConfigError("truth must be a sequence of labels or a mapping, not one string")
         if len(truth) != len(names):
