@@ -13,8 +13,10 @@ MODULES: tuple[str, ...] = (
     "redditvision.cli._collect",
     "redditvision.cli._download",
     "redditvision.cli._dataset",
+    "redditvision.cli._models",
     "redditvision.cli._cloud",
     "redditvision.cli._compare",
+    "redditvision.cli._run",
 )
 
 

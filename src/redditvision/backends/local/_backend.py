@@ -127,7 +127,7 @@ class _Embedder:
                 vectors.append(self.extractor.extract([data], augmentation=augmentation)[0])
             except ImageDecodeError as exc:
                 vectors.append(None)
-                errors[index] = str(exc.__cause__ or exc)
+                errors[index] = exc.message.split(": ", 1)[-1]
         return vectors, errors
 
     def embed(
@@ -246,10 +246,7 @@ class LocalPredictor:
                 mirrored = self.extractor.extract(images, augmentation="hflip")
                 proba = (proba + probabilities(self.head, mirrored, len(self.labels))) / 2
         except ImageDecodeError as exc:
-            raise PredictionError(
-                f"image {exc.index} of the batch cannot be decoded: {exc.__cause__ or exc}; "
-                "pass JPEG, PNG, GIF, WebP or BMP bytes"
-            ) from exc
+            raise PredictionError(f"{exc.message}; pass JPEG, PNG, GIF, WebP or BMP bytes") from exc
         return proba
 
     def predict(

@@ -10,6 +10,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
+from PIL import UnidentifiedImageError
 
 from redditvision.backends.local._deps import require
 from redditvision.backends.local._images import DECODE_ERRORS, decode_rgb
@@ -167,9 +168,13 @@ class EfficientNetLite0Extractor:
             try:
                 arrays.append(decode_rgb(data, size=self.image_size))
             except DECODE_ERRORS as exc:
+                reason = (
+                    "not an image Pillow can identify (unknown format or corrupt header)"
+                    if isinstance(exc, UnidentifiedImageError)
+                    else f"{type(exc).__name__}: {exc}"
+                )
                 raise ImageDecodeError(
-                    f"image {offset + index} cannot be decoded ({type(exc).__name__}: {exc})",
-                    index=offset + index,
+                    f"image {offset + index} cannot be decoded: {reason}", index=offset + index
                 ) from exc
         batch = np.stack(arrays).astype(np.float32)
         if augmentation == "hflip":

@@ -1,0 +1,572 @@
+"""``redditvision train``, ``evaluate``, ``predict`` and ``labels``: models on any backend.
+
+The backend is chosen with ``--backend``; :data:`BACKENDS` lists the names and
+:func:`make_backend` builds one from the command's options. The local backend (this
+machine, no account) is built here; cloud backends plug in by adding their name to
+:data:`BACKENDS` and a branch to :func:`make_backend` (their options come from
+``cli._cloud.cloud_options``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from redditvision.cli._common import echo_json, err_console, handle_errors, progress
+from redditvision.errors import ConfigError, PredictionError
+from redditvision.models import LabeledDataset, TrainedModel, TrainingBudget
+
+__all__ = ["BACKENDS", "COMMANDS", "evaluate", "labels", "make_backend", "predict", "train"]
+
+logger = logging.getLogger(__name__)
+
+BACKENDS: tuple[str, ...] = ("local",)
+"""The ``--backend`` choices of ``train``, ``evaluate`` and ``predict``."""
+
+
+def make_backend(
+    name: str,
+    *,
+    model_dir: Path | None = None,
+    cache_dir: Path | None = None,
+    use_cache: bool = True,
+    on_progress: Callable[[int, int], None] | None = None,
+    **options: Any,
+) -> Any:
+    """Build the backend named by ``--backend`` from the command's options.
+
+    Args:
+        name: A name from :data:`BACKENDS`.
+        model_dir: Local backend: folder for model folders.
+        cache_dir: Local backend: embedding cache folder (default the user cache).
+        use_cache: Local backend: use the embedding cache.
+        on_progress: Local backend: ``progress(done, total)`` during feature extraction.
+        **options: Options of other backends.
+
+    Returns:
+        The backend (a ``TrainingBackend`` and ``PredictionBackend``).
+
+    Raises:
+        ConfigError: Unknown backend.
+        MissingDependencyError: The backend's extra is not installed.
+    """
+    if name == "local":
+        from redditvision.backends.local import LocalBackend
+
+        return LocalBackend(
+            model_dir=model_dir,
+            cache_dir=cache_dir,
+            use_cache=use_cache,
+            progress=on_progress,
+        )
+    raise ConfigError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+
+
+@contextmanager
+def _extraction_progress(
+    description: str, *, disable: bool = False
+) -> Iterator[Callable[[int, int], None]]:
+    with progress(disable=disable) as display:
+        task = display.add_task(description, total=None)
+
+        def advance(done: int, total: int) -> None:
+            display.update(task, completed=done, total=total)
+
+        yield advance
+
+
+def _parse_split(text: str) -> tuple[float, float, float]:
+    try:
+        parts = [float(part) for part in text.split(",")]
+    except ValueError:
+        parts = []
+    if len(parts) != 3:
+        raise click.BadParameter("give three fractions, e.g. 0.8,0.1,0.1", param_hint="--split")
+    return parts[0], parts[1], parts[2]
+
+
+def _dataset(images: Path | None, label_map: Path | None, dataset: Path | None) -> LabeledDataset:
+    from redditvision.dataset import LabelMap, label_folders, load_local_dataset
+
+    if (images is None) == (dataset is None):
+        raise ConfigError("give exactly one of --images DIR or --dataset FILE")
+    if dataset is not None:
+        if label_map is not None:
+            raise ConfigError("--label-map applies to --images; a --dataset file is labeled")
+        return load_local_dataset(dataset)
+    assert images is not None
+    mapping = LabelMap.from_toml(label_map) if label_map is not None else None
+    return label_folders(images, label_map=mapping)
+
+
+def _round(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+_data_options = [
+    click.option(
+        "--images",
+        type=click.Path(exists=True, file_okay=False, path_type=Path),
+        default=None,
+        help="Folder with one subfolder of images per label.",
+    ),
+    click.option(
+        "--label-map",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        default=None,
+        help="TOML [labels] table grouping --images folders into labels.",
+    ),
+    click.option(
+        "--dataset",
+        type=click.Path(exists=True, path_type=Path),
+        default=None,
+        help="A labeled dataset file (dataset.jsonl from `redditvision label --out`).",
+    ),
+]
+
+
+def _with(options: Sequence[Callable[[Any], Any]]) -> Callable[[Any], Any]:
+    def decorate(fn: Any) -> Any:
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+
+    return decorate
+
+
+@click.command()
+@click.option(
+    "--backend",
+    type=click.Choice(BACKENDS),
+    default="local",
+    show_default=True,
+    help="Where to train.",
+)
+@_with(_data_options)
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Local: the model folder to write (replaced if it is a model folder).",
+)
+@click.option(
+    "--split",
+    default="0.8,0.1,0.1",
+    show_default=True,
+    help="Training,validation,test fractions for data not split yet (1,0,0: all training).",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split.")
+@click.option(
+    "--time-limit",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Local: seconds for the head search [default: no limit].",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Local: embedding cache [default: ~/.cache/redditvision/embeddings].",
+)
+@click.option("--no-cache", is_flag=True, help="Local: do not read or write the embedding cache.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+@handle_errors
+def train(
+    backend: str,
+    images: Path | None,
+    label_map: Path | None,
+    dataset: Path | None,
+    out: Path | None,
+    split: str,
+    seed: int,
+    time_limit: float | None,
+    cache_dir: Path | None,
+    no_cache: bool,
+    as_json: bool,
+) -> None:
+    """Train a classifier on labeled images.
+
+    Locally (the default), features of every image are extracted with EfficientNet-Lite0
+    (cached), a few scikit-learn heads are compared by cross-validated macro-F1 on the
+    training split, and the best is saved with its metrics to --out. Prints the model folder
+    (or, with --json, the model and its scores).
+    """
+    from redditvision.dataset import split_dataset
+
+    fractions = _parse_split(split)
+    data = _dataset(images, label_map, dataset)
+    if all(image.ml_use is None for image in data.images):
+        data = split_dataset(
+            data, train=fractions[0], validation=fractions[1], test=fractions[2], seed=seed
+        )
+    if backend == "local" and out is None:
+        raise ConfigError("train --backend local needs --out MODEL_DIR")
+    with _extraction_progress("features", disable=as_json) as advance:
+        built = make_backend(
+            backend, cache_dir=cache_dir, use_cache=not no_cache, on_progress=advance
+        )
+        try:
+            model: TrainedModel = built.train(
+                data, budget=TrainingBudget(time_limit_s=time_limit), out=out
+            )
+        finally:
+            built.close()
+    meta = dict(model.metadata)
+    if as_json:
+        echo_json(
+            {
+                "model": model.resource,
+                "backend": model.backend,
+                "labels": [model.label_map.get(label, label) for label in model.labels],
+                **{
+                    key: meta.get(key)
+                    for key in (
+                        "candidate",
+                        "tta",
+                        "cv_macro_f1",
+                        "cv_accuracy",
+                        "cv_folds",
+                        "validation",
+                        "test",
+                        "counts",
+                        "skipped",
+                    )
+                },
+            }
+        )
+        return
+    _print_training(model)
+    click.echo(model.resource)
+
+
+def _print_training(model: TrainedModel) -> None:
+    from rich.table import Table
+
+    meta = dict(model.metadata)
+    table = Table(title="head search (cross-validated on the training split)")
+    for column in ("candidate", "TTA", "macro-F1", "accuracy", "seconds"):
+        table.add_column(column)
+    for row in meta.get("search", []):
+        table.add_row(
+            str(row["name"]),
+            "yes" if row["tta"] else "no",
+            _round(row["cv_macro_f1"]),
+            _round(row["cv_accuracy"]),
+            f"{row['seconds']:.1f}",
+        )
+    err_console.print(table)
+    candidate = meta.get("candidate", {}).get("name")
+    err_console.print(
+        f"chosen: {candidate} (TTA {'on' if meta.get('tta') else 'off'}), cross-validated "
+        f"macro-F1 {_round(meta.get('cv_macro_f1'))}, accuracy {_round(meta.get('cv_accuracy'))} "
+        f"over {meta.get('cv_folds')} folds",
+        highlight=False,
+    )
+    for split in ("validation", "test"):
+        scores = meta.get(split)
+        if scores:
+            err_console.print(
+                f"{split}: macro-F1 {_round(scores['macro_f1'])}, accuracy "
+                f"{_round(scores['accuracy'])} on {scores['images']} images",
+                highlight=False,
+            )
+    for item in meta.get("skipped", []):
+        err_console.print(f"skipped {item['path']}: {item['reason']}", highlight=False)
+
+
+def _print_evaluation(evaluation: Any) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"evaluation on {evaluation.evaluated_items} images ({evaluation.source})")
+    for column in ("label", "precision", "recall", "F1", "support", "auPRC"):
+        table.add_column(column)
+    for row in evaluation.per_label:
+        table.add_row(
+            row.label,
+            _round(row.precision),
+            _round(row.recall),
+            _round(row.f1),
+            str(row.support),
+            _round(row.au_prc),
+        )
+    table.add_row(
+        "macro",
+        _round(evaluation.macro_precision),
+        _round(evaluation.macro_recall),
+        _round(evaluation.macro_f1),
+        "",
+        "",
+    )
+    table.add_row(
+        "micro",
+        _round(evaluation.micro_precision),
+        _round(evaluation.micro_recall),
+        _round(evaluation.micro_f1),
+        "",
+        _round(evaluation.au_prc),
+    )
+    err_console.print(table)
+    err_console.print(
+        f"accuracy {_round(evaluation.accuracy)}, log loss {_round(evaluation.log_loss)}, "
+        f"{len(evaluation.misclassified)} misclassified",
+        highlight=False,
+    )
+    matrix = Table(title="confusion matrix (rows: true, columns: predicted)")
+    matrix.add_column("")
+    for label in evaluation.labels:
+        matrix.add_column(label)
+    for label, row in zip(evaluation.labels, evaluation.confusion_matrix, strict=True):
+        matrix.add_row(label, *(str(value) for value in row))
+    err_console.print(matrix)
+
+
+@click.command()
+@click.option(
+    "--backend",
+    type=click.Choice(BACKENDS),
+    default="local",
+    show_default=True,
+    help="The model's backend.",
+)
+@click.option("--model", "model_ref", required=True, help="Local: the model folder.")
+@_with(_data_options)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Local: embedding cache [default: ~/.cache/redditvision/embeddings].",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the evaluation as one JSON object.")
+@handle_errors
+def evaluate(
+    backend: str,
+    model_ref: str,
+    images: Path | None,
+    label_map: Path | None,
+    dataset: Path | None,
+    cache_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Evaluate a model: per-label precision, recall, F1, auPRC, confusion matrix.
+
+    With --images (and the --label-map used in training) or --dataset, every image is
+    evaluated (a dataset's test split when it has one); without them, the evaluation saved
+    at training time on the test split is shown.
+    """
+    from redditvision.metrics import evaluation_to_json
+
+    data = None if images is None and dataset is None else _dataset(images, label_map, dataset)
+    with _extraction_progress("features", disable=as_json) as advance:
+        built = make_backend(backend, cache_dir=cache_dir, on_progress=advance)
+        try:
+            model = (
+                built.load(model_ref)
+                if backend == "local"
+                else TrainedModel(backend=backend, resource=model_ref)
+            )
+            evaluation = built.evaluate(model, data)
+        finally:
+            built.close()
+    if as_json:
+        echo_json(evaluation_to_json(evaluation))
+    else:
+        _print_evaluation(evaluation)
+
+
+@click.command()
+@click.option(
+    "--backend",
+    type=click.Choice(BACKENDS),
+    default="local",
+    show_default=True,
+    help="The model's backend.",
+)
+@click.option("--model", "model_ref", required=True, help="Local: the model folder.")
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.0,
+    show_default=True,
+    help="Drop labels scored below this (Vertex AI's confidenceThreshold).",
+)
+@click.option(
+    "--max-predictions",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Labels per image (Vertex AI's maxPredictions) [default: all].",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=32,
+    show_default=True,
+    help="Images per prediction request.",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per image on stdout.")
+@click.argument(
+    "image_paths",
+    metavar="IMAGE...",
+    nargs=-1,
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+)
+@handle_errors
+def predict(
+    backend: str,
+    model_ref: str,
+    threshold: float,
+    max_predictions: int | None,
+    batch_size: int,
+    as_json: bool,
+    image_paths: tuple[Path, ...],
+) -> None:
+    """Predict the labels of images with a trained model.
+
+    With --json, one line per image: {"image": path, "predictions": [{"label", "score"},
+    ...]} best first, labels in your original names; an image that cannot be read or
+    decoded gets {"image": path, "error": why} and the others still run (exit status 1).
+    """
+    from redditvision.classify import Classifier, read_image_bytes
+
+    built = make_backend(backend)
+    model = (
+        built.load(model_ref)
+        if backend == "local"
+        else TrainedModel(backend=backend, resource=model_ref)
+    )
+    failures = 0
+    with Classifier(model, backend=built, batch_size=batch_size) as classifier:
+        for start in range(0, len(image_paths), batch_size):
+            chunk = list(image_paths[start : start + batch_size])
+            blobs: list[bytes | None] = []
+            errors: dict[int, str] = {}
+            for index, path in enumerate(chunk):
+                try:
+                    blobs.append(read_image_bytes(path))
+                except PredictionError as exc:
+                    blobs.append(None)
+                    errors[index] = str(exc)
+            good = [blob for blob in blobs if blob is not None]
+            try:
+                answers = classifier.predict_many(
+                    good, confidence_threshold=threshold, max_predictions=max_predictions
+                )
+            except PredictionError:
+                # One undecodable image fails the batch: retry image by image.
+                answers = []
+                for index, blob in enumerate(blobs):
+                    if blob is None:
+                        continue
+                    try:
+                        answers.extend(
+                            classifier.predict_many(
+                                [blob],
+                                confidence_threshold=threshold,
+                                max_predictions=max_predictions,
+                            )
+                        )
+                    except PredictionError as exc:
+                        errors[index] = str(exc)
+                        blobs[index] = None
+            results = iter(answers)
+            for index, path in enumerate(chunk):
+                if blobs[index] is None:
+                    failures += 1
+                    message = errors.get(index, "cannot read the image")
+                    if as_json:
+                        echo_json({"image": str(path), "error": message})
+                    else:
+                        err_console.print(f"{path}: {message}", highlight=False)
+                    continue
+                predictions = next(results)
+                if as_json:
+                    echo_json(
+                        {
+                            "image": str(path),
+                            "predictions": [
+                                {"label": p.label, "score": round(p.score, 6)} for p in predictions
+                            ],
+                        }
+                    )
+                else:
+                    shown = ", ".join(f"{p.label} {p.score:.3f}" for p in predictions[:3])
+                    click.echo(f"{path}\t{shown}")
+    built.close()
+    if failures:
+        raise SystemExit(1)
+
+
+@click.command()
+@click.option(
+    "--max-results",
+    type=click.IntRange(1, 1000),
+    default=5,
+    show_default=True,
+    help="Labels per image.",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per image on stdout.")
+@click.argument(
+    "image_paths",
+    metavar="IMAGE...",
+    nargs=-1,
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+)
+@handle_errors
+def labels(max_results: int, as_json: bool, image_paths: tuple[Path, ...]) -> None:
+    """Generic labels offline: the top ImageNet-1k classes (EfficientNet-Lite0).
+
+    With --json, one line per image: {"image": path, "labels": [{"label", "score"}, ...]},
+    or {"image": path, "error": why} for an image that cannot be read or decoded.
+    """
+    from redditvision.backends.local import ImageNetLabeler
+
+    labeler = ImageNetLabeler()
+    failures = 0
+    for start in range(0, len(image_paths), 32):
+        chunk = image_paths[start : start + 32]
+        blobs: dict[int, bytes] = {}
+        errors: dict[int, str] = {}
+        for index, path in enumerate(chunk):
+            try:
+                blobs[index] = path.read_bytes()
+            except OSError as exc:
+                errors[index] = f"cannot read {path}: {exc.strerror or exc}"
+        found = dict(
+            zip(blobs, labeler.label(list(blobs.values()), max_results=max_results), strict=True)
+        )
+        for index, path in enumerate(chunk):
+            result = found.get(index)
+            error = errors.get(index) or (result.error if result is not None else None)
+            if error is not None or result is None:
+                failures += 1
+                if as_json:
+                    echo_json({"image": str(path), "error": error})
+                else:
+                    err_console.print(f"{path}: {error}", highlight=False)
+                continue
+            if as_json:
+                echo_json(
+                    {
+                        "image": str(path),
+                        "labels": [
+                            {"label": item.label, "score": round(item.score or 0.0, 6)}
+                            for item in result.labels
+                        ],
+                    }
+                )
+            else:
+                shown = ", ".join(f"{item.label} {item.score or 0.0:.3f}" for item in result.labels)
+                click.echo(f"{path}\t{shown}")
+    labeler.close()
+    if failures:
+        raise SystemExit(1)
+
+
+COMMANDS: list[click.Command] = [train, evaluate, predict, labels]
