@@ -103,9 +103,8 @@ class ImageNetLabeler:
                     row = self.extractor.imagenet_logits([data])[0]
                     out.append(self._labels(row, max_results))
                 except ImageDecodeError as exc:
-                    out.append(
-                        ImageLabels(error=f"cannot decode the image: {exc.__cause__ or exc}")
-                    )
+                    reason = exc.message.split(": ", 1)[-1]
+                    out.append(ImageLabels(error=f"the image cannot be decoded: {reason}"))
         return out
 
     def close(self) -> None:
