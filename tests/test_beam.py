@@ -327,7 +327,9 @@ def test_pipeline_fetches_each_url_once_classifies_each_picture_once_and_dead_le
     out = tmp_path / "out"
     config = PipelineConfig(
         output=str(out),
-        listings=[str(served["folder"] / "*.json")],
+        # The third image submission is read twice (two patterns match its file): it is
+        # still one source of its picture.
+        listings=[str(served["folder"] / "*.json"), str(served["folder"] / SUBMIT_IMAGES[2])],
         model=str(tiny_model),
         generic_labels="imagenet",
         allow_private_networks=True,
@@ -349,6 +351,7 @@ def test_pipeline_fetches_each_url_once_classifies_each_picture_once_and_dead_le
         assert sorted(s.post_id for s in reposted.sources) == ["16xb01r", "repost1"]
         assert sorted(s.subreddit for s in reposted.sources) == ["<TEST_SUBREDDIT>", "BMW"]
         for result in results:
+            assert len({s.key for s in result.sources}) == len(result.sources)
             assert Path(result.uri).is_file() and result.uri.startswith(str(out / "images"))
             assert Path(result.uri).stem == result.sha256
             assert result.predictions is not None

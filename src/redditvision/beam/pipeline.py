@@ -62,7 +62,7 @@ class PipelineConfig:
         model: Model folder (local path or ``gs://`` prefix), a Vertex AI model resource
             name with ``backend="vertex"``, or None to skip classification.
         backend: ``"local"`` (default) or ``"vertex"``.
-        vertex_project: Google Cloud project for ``backend="vertex"`` (None: ADC default).
+        vertex_project: Google Cloud project, required for ``backend="vertex"``.
         vertex_location: Vertex AI region for ``backend="vertex"`` (None: the backend's).
         generic_labels: ``"imagenet"``, ``"cloud_vision"`` or None (default) for none.
         bigquery_table: ``PROJECT:DATASET.TABLE`` to also write rows to, or None.
@@ -122,16 +122,17 @@ class PipelineConfig:
             :func:`~redditvision.beam.vertex_backend`; None for the local backend.
 
         Raises:
-            ValueError: ``backend`` is neither ``"local"`` nor ``"vertex"``.
+            ValueError: ``backend`` is neither ``"local"`` nor ``"vertex"``, or
+                ``vertex_project`` is missing for ``"vertex"``.
         """
         if self.backend_factory is not None:
             return self.backend_factory
         if self.backend == "local":
             return None
         if self.backend == "vertex":
-            kwargs: dict[str, Any] = {}
-            if self.vertex_project is not None:
-                kwargs["project"] = self.vertex_project
+            if self.vertex_project is None:
+                raise ValueError("backend 'vertex' needs vertex_project (--vertex-project)")
+            kwargs: dict[str, Any] = {"project": self.vertex_project}
             if self.vertex_location is not None:
                 kwargs["location"] = self.vertex_location
             return functools.partial(vertex_backend, **kwargs)

@@ -17,6 +17,7 @@ Every transform with a failure path returns a pair ``(main, dead_letter)`` of PC
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -441,14 +442,17 @@ class _DownloadFn(beam.DoFn):
         groups: dict[str, list[MediaTask]] = {}
         singles: list[ImagePost] = []
         for url, tasks in batch:
-            ordered = sorted(tasks, key=lambda t: (t.post.id, t.index))
+            # The same submission may come twice (read from two listings): once per key.
+            unique = {task.key: task for task in tasks}
+            ordered = [unique[key] for key in sorted(unique)]
             first = ordered[0]
             # One single-item post per distinct URL: the downloader fetches it once and
             # every post that showed it gets the same record (with its own provenance).
-            synthetic = f"{first.post.id}-{first.index}"
+            # The id names the URL too, so a manifest key never stands for two URLs.
+            digest = hashlib.sha1(url.encode(), usedforsecurity=False).hexdigest()[:10]
+            synthetic = f"{first.post.id}-{first.index}-{digest}"
             groups[synthetic] = ordered
             singles.append(attrs.evolve(first.post, id=synthetic, media=(first.item,)))
-            del url
         seen: set[str] = set()
         try:
             for record in self._downloader.fetch(singles):
@@ -665,7 +669,8 @@ class _ClassifyFn(beam.DoFn):
             self._tmp = tempfile.mkdtemp(prefix="redditvision-model-")
             model = _local_model_dir(model, self._tmp)
         backend = self._backend_factory() if self._backend_factory is not None else None
-        self._classifier = Classifier(model, backend=backend)
+        # Workers never deploy: N workers would each deploy (and undeploy on teardown).
+        self._classifier = Classifier(model, backend=backend, deploy=False)
         self._classifier.predictor  # noqa: B018 - load the model once, here, per worker
 
     def process(self, batch: Sequence[ImageResult]) -> Iterator[Any]:
@@ -720,8 +725,9 @@ class ClassifyImages(beam.PTransform[Any, Any]):
     per worker in ``DoFn.setup``: a local model folder (a path, or a ``gs://`` prefix that
     is copied to a worker-local folder first), or any backend's
     :class:`~redditvision.models.TrainedModel` with ``backend_factory`` building that
-    backend on the worker (e.g. ``functools.partial(VertexAutoMLBackend.from_env, ...)``
-    for a Vertex AI endpoint). Pictures are batched with ``BatchElements`` (1 to
+    backend on the worker (e.g. ``functools.partial(vertex_backend, project=...)`` for a
+    Vertex AI endpoint; the model must already be deployed, e.g. with ``redditvision
+    deploy``, as workers never deploy). Pictures are batched with ``BatchElements`` (1 to
     ``batch_size``). When a batch fails, its pictures are retried one by one so only the
     culprit lands in the dead-letter output.
 
