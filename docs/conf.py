@@ -28,3 +28,8 @@ napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 napoleon_use_ivar = True
 suppress_warnings = ["ref.python"]
+
+try:  # the [beam] extra is optional: document redditvision.beam without Apache Beam
+    import apache_beam  # noqa: F401
+except ImportError:
+    autodoc_mock_imports = ["apache_beam"]
