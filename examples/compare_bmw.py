@@ -56,10 +56,10 @@ def rst_table(report: ComparisonReport) -> str:
 
     rows.append(
         (
-            "**all**",
+            "all (accuracy, macro-F1)",
             str(s.with_truth),
             "",
-            f"acc {fmt(s.custom_accuracy)}",
+            f"acc. {fmt(s.custom_accuracy)}",
             f"macro {fmt(s.custom_macro_f1)}",
             fmt(s.generic_names_truth),
             fmt(s.generic_only_generic),

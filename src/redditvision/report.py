@@ -218,7 +218,8 @@ def plot_pr_curves(thresholds: Sequence[ThresholdMetrics]) -> bytes:
     """Draw a precision-recall curve per label from an evaluation's threshold table.
 
     Each label's points (``ThresholdMetrics`` with that ``label``) are joined in order of
-    recall; the all-labels curve (``label`` None) is drawn thick and black.
+    recall; the all-labels curve (``label`` None) is drawn thick and black. Points with
+    precision and recall both 0 (nothing predicted at that threshold) are left out.
 
     Args:
         thresholds: ``Evaluation.thresholds``.
@@ -233,7 +234,11 @@ def plot_pr_curves(thresholds: Sequence[ThresholdMetrics]) -> bytes:
         raise ComparisonError("the evaluation has no threshold table to draw curves from")
     curves: dict[str | None, list[ThresholdMetrics]] = {}
     for point in thresholds:
-        curves.setdefault(point.label, []).append(point)
+        # At thresholds where nothing is predicted, precision is undefined (reported 0):
+        # such points would drag every curve to the origin, so they are left out.
+        if point.recall > 0 or point.precision > 0:
+            curves.setdefault(point.label, []).append(point)
+    curves = {label: points for label, points in curves.items() if points}
     figure = _figure(*PR_CURVE_INCHES)
     axes = figure.add_subplot()
     named = sorted(label for label in curves if label is not None)
