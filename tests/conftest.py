@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from redditvision import retry
+
+# One embedding cache for the whole test session (the local backend's default cache lives
+# under $XDG_CACHE_HOME): tests that train on the same real photos extract their features
+# once, and nothing is written to the user's own cache.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="redditvision-tests-cache-")
 
 # The loopback HTTP image server (tests/harness) and the Cloud Storage emulator (harness_gcs).
 pytest_plugins = ["harness.plugin", "harness_gcs"]

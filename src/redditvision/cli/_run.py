@@ -1,0 +1,267 @@
+"""``redditvision run``: the main job, from a config file and/or flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.table import Table
+
+from redditvision.cli._common import echo_json, err_console, handle_errors, progress
+from redditvision.errors import ConfigError
+from redditvision.models import Evaluation
+from redditvision.pipeline import RunConfig, RunResult, run
+
+__all__ = ["COMMANDS", "evaluation_table"]
+
+
+def evaluation_table(evaluation: Evaluation) -> Table:
+    """Render an evaluation as a rich table: one row per label, then macro and micro.
+
+    Args:
+        evaluation: From any backend.
+
+    Returns:
+        The table.
+    """
+    table = Table(title=f"Evaluation ({evaluation.evaluated_items} images, {evaluation.source})")
+    for column in ("label", "precision", "recall", "F1", "support", "auPRC"):
+        table.add_column(column, justify="left" if column == "label" else "right")
+    for metrics in evaluation.per_label:
+        table.add_row(
+            metrics.label,
+            f"{metrics.precision:.3f}",
+            f"{metrics.recall:.3f}",
+            f"{metrics.f1:.3f}",
+            str(metrics.support),
+            "" if metrics.au_prc is None else f"{metrics.au_prc:.3f}",
+        )
+    table.add_section()
+    table.add_row(
+        "macro avg",
+        f"{evaluation.macro_precision:.3f}",
+        f"{evaluation.macro_recall:.3f}",
+        f"{evaluation.macro_f1:.3f}",
+        str(evaluation.evaluated_items),
+        "",
+    )
+    table.add_row(
+        "micro avg",
+        f"{evaluation.micro_precision:.3f}",
+        f"{evaluation.micro_recall:.3f}",
+        f"{evaluation.micro_f1:.3f}",
+        str(evaluation.evaluated_items),
+        "" if evaluation.au_prc is None else f"{evaluation.au_prc:.3f}",
+    )
+    if evaluation.accuracy is not None:
+        table.caption = f"accuracy {evaluation.accuracy:.3f}"
+    return table
+
+
+def _summary(result: RunResult) -> dict[str, Any]:
+    evaluation = result.evaluation
+    return {
+        "output": str(result.output),
+        "steps": {
+            step.name: {"status": step.status, "seconds": round(step.seconds, 2)}
+            for step in result.steps
+        },
+        "dataset": result.dataset.uri,
+        "import_file": result.dataset.import_file_uri,
+        "images": result.dataset.images,
+        "labels": list(result.dataset.labels),
+        "model": result.model.resource,
+        "accuracy": evaluation.accuracy,
+        "macro_f1": evaluation.macro_f1,
+        "micro_f1": evaluation.micro_f1,
+        "au_prc": evaluation.au_prc,
+        "report_html": None if result.report_html is None else str(result.report_html),
+        "comparison": None if result.comparison is None else dict(result.comparison),
+    }
+
+
+@click.command("run")
+@click.argument("config", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--out", "output", type=click.Path(file_okay=False, path_type=Path), help="The run's folder."
+)
+@click.option(
+    "--images",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Source: a folder of label folders.",
+)
+@click.option(
+    "--listing",
+    "listings",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Source: saved Reddit listing JSON (repeatable).",
+)
+@click.option(
+    "--dump",
+    "dumps",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Source: NDJSON submission dump (repeatable).",
+)
+@click.option(
+    "--subreddit",
+    help="Source: a subreddit read through praw (credentials from praw.ini or praw_* variables).",
+)
+@click.option(
+    "--sort",
+    type=click.Choice(["top", "hot", "new", "rising", "controversial", "search"]),
+    help="Listing sort.",
+)
+@click.option(
+    "--time-filter",
+    type=click.Choice(["hour", "day", "week", "month", "year", "all"]),
+    help="Time filter for top/controversial.",
+)
+@click.option("--limit", type=int, help="Submissions to list (Reddit returns at most about 1,000).")
+@click.option(
+    "--rules",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Labels: TOML rules over title and flair.",
+)
+@click.option(
+    "--label-map",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Labels: TOML map grouping folder names.",
+)
+@click.option(
+    "--csv",
+    "csv_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Labels: CSV of path,label.",
+)
+@click.option(
+    "--backend",
+    type=click.Choice(["local", "vertex", "automl"]),
+    help="Training backend (default local).",
+)
+@click.option("--project", help="Google Cloud project (cloud backends).")
+@click.option("--location", help="Google Cloud region (default us-central1).")
+@click.option(
+    "--budget", type=int, help="Cloud budget in milli node hours (Vertex CLOUD: 8,000 to 800,000)."
+)
+@click.option("--time-limit", type=float, help="Local model search time limit, seconds.")
+@click.option(
+    "--bucket", help="Write the dataset to this Cloud Storage bucket (default: a local folder)."
+)
+@click.option("--prefix", help="Object name prefix in the bucket.")
+@click.option(
+    "--vision",
+    type=click.Choice(["offline", "cloud"]),
+    help="Generic labeler for the comparison (default offline).",
+)
+@click.option("--no-compare", is_flag=True, help="Skip the comparison step.")
+@click.option(
+    "--allow-private-networks",
+    is_flag=True,
+    default=None,
+    help="Allow image URLs on loopback/private addresses (tests, intranets).",
+)
+@click.option(
+    "--json-summary", is_flag=True, help="Print one JSON object with the results on stdout."
+)
+@handle_errors
+def run_command(
+    config: Path | None,
+    output: Path | None,
+    images: Path | None,
+    listings: tuple[Path, ...],
+    dumps: tuple[Path, ...],
+    subreddit: str | None,
+    sort: str | None,
+    time_filter: str | None,
+    limit: int | None,
+    rules: Path | None,
+    label_map: Path | None,
+    csv_file: Path | None,
+    backend: str | None,
+    project: str | None,
+    location: str | None,
+    budget: int | None,
+    time_limit: float | None,
+    bucket: str | None,
+    prefix: str | None,
+    vision: str | None,
+    no_compare: bool,
+    allow_private_networks: bool | None,
+    json_summary: bool,
+) -> None:
+    """Run the whole job: collect, download, label, split, write, train, evaluate, compare.
+
+    CONFIG is a TOML file (see examples/); flags override its fields, or replace it: e.g.
+    `redditvision run --images photos/ --label-map map.toml --out runs/cars`. Defaults
+    need no cloud account (local writer, local backend, offline generic labels). A re-run
+    with the same inputs resumes and redoes nothing finished.
+    """
+    overrides: dict[str, Any] = {
+        "output": output,
+        "source__images": images,
+        "source__listings": listings,
+        "source__dumps": dumps,
+        "source__subreddit": subreddit,
+        "source__sort": sort,
+        "source__time_filter": time_filter,
+        "source__limit": limit,
+        "labels__rules": rules,
+        "labels__label_map": label_map,
+        "labels__csv": csv_file,
+        "backend__kind": backend,
+        "backend__project": project,
+        "backend__location": location,
+        "backend__budget_milli_node_hours": budget,
+        "backend__time_limit_s": time_limit,
+        "writer__kind": "gcs" if bucket else None,
+        "writer__bucket": bucket,
+        "writer__prefix": prefix,
+        "compare__vision": vision,
+        "compare__enabled": False if no_compare else None,
+        "download__allow_private_networks": allow_private_networks,
+    }
+    if config is not None:
+        cfg = RunConfig.from_toml(config, **overrides)
+    else:
+        if output is None:
+            raise ConfigError(
+                "give a CONFIG file, or --out and a source "
+                "(--images, --listing, --dump or --subreddit)"
+            )
+        cfg = RunConfig(output=output).with_overrides(
+            **{k: v for k, v in overrides.items() if k != "output"}
+        )
+
+    with progress() as bars:
+        tasks: dict[str, Any] = {}
+
+        def on_step(step: str, message: str) -> None:
+            # Progress goes to stderr, so it shows with --json-summary too.
+            bars.console.print(f"[bold]{step:>9}[/bold] {message}")
+
+        def on_progress(step: str, done: int, total: int | None) -> None:
+            if step not in tasks:
+                tasks[step] = bars.add_task(step, total=total)
+            bars.update(tasks[step], completed=done, total=total)
+
+        result = run(cfg, on_step=on_step, on_progress=on_progress)
+    if json_summary:
+        echo_json(_summary(result))
+        return
+    err_console.print(evaluation_table(result.evaluation))
+    if result.comparison is not None:
+        shown = {
+            key: value
+            for key, value in result.comparison.items()
+            if not isinstance(value, dict | list)
+        }
+        err_console.print("comparison: " + ", ".join(f"{k}={v}" for k, v in shown.items()))
+    if result.report_html is not None:
+        err_console.print(f"report: {result.report_html}")
+        click.echo(str(result.report_html))
+
+
+COMMANDS: list[click.Command] = [run_command]

@@ -1,0 +1,207 @@
+"""The main job end to end on real input: listings + loopback image host, and a photo folder."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from harness import ImageHost
+from redditvision.cli import main
+from redditvision.errors import ConfigError
+from redditvision.pipeline import RunClients, RunConfig, run
+from redditvision.reddit import ListingFileSource
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = PROJECT_ROOT / "examples"
+
+# Title rules for the real listings (r/EarthPorn, r/HistoryPorn, r/popular ...): a
+# landscape class, a dated-photo class, and everything else.
+LANDSCAPE_WORDS = (
+    "mountains?|lake|canyon|sunrise|sunset|yosemite|iceland|norway|patagonia|glacier|beach"
+    "|valley|falls"
+)
+RULES = f"""
+[[rules]]
+label = "landscape"
+title = '(?i)\\b({LANDSCAPE_WORDS})\\b|\\[oc\\]'
+
+[[rules]]
+label = "dated"
+title = '\\b(1[89]\\d\\d|20[0-2]\\d)\\b'
+
+[[rules]]
+label = "other"
+title = '.'
+"""
+
+
+def _photos(bmw_photos: Path) -> list[Path]:
+    return sorted(bmw_photos.rglob("*.jpg"))
+
+
+@pytest.fixture(scope="module")
+def listing_host(reddit_data: Path, bmw_photos: Path) -> Iterator[tuple[ImageHost, list[Path]]]:
+    """A loopback host serving a real photo at every image URL of the real listings."""
+    listings = sorted((reddit_data / "listings").glob("*.json"))
+    photos = _photos(bmw_photos)
+    host = ImageHost().start()
+    try:
+        for post in ListingFileSource(listings).submissions():
+            for item in post.media:
+                pick = int(hashlib.sha256(item.url.encode()).hexdigest(), 16) % len(photos)
+                host.serve_url(item.url, photos[pick].read_bytes())
+        yield host, listings
+    finally:
+        host.stop()
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    return {
+        str(path.relative_to(folder)): (path.stat().st_size, path.stat().st_mtime_ns)
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+@pytest.mark.slow
+def test_listing_run_finishes_with_a_report_and_a_rerun_changes_nothing(
+    tmp_path: Path, listing_host: tuple[ImageHost, list[Path]]
+) -> None:
+    host, listings = listing_host
+    rules = tmp_path / "rules.toml"
+    rules.write_text(RULES, encoding="utf-8")
+    config = RunConfig.from_mapping(
+        {
+            "output": str(tmp_path / "run"),
+            "source": {"listings": [str(p) for p in listings]},
+            "download": {"allow_private_networks": True, "concurrency": 8},
+            "labels": {"rules": str(rules)},
+            "backend": {"time_limit_s": 60},
+        }
+    )
+    clients = RunClients(session=host.session())
+    first = run(config, clients=clients)
+
+    assert [s.status for s in first.steps] == ["ran"] * 7
+    assert first.report_html is not None
+    assert first.report_html.is_file()
+    assert set(first.dataset.labels) == {"landscape", "dated", "other"}
+    downloaded = first.steps[1].detail["records"]
+    assert downloaded["ok"] >= 150
+    assert first.evaluation.evaluated_items > 0
+    assert first.comparison is not None
+
+    before = _snapshot(config.output)
+    second = run(config, clients=RunClients(session=host.session()))
+    assert [s.status for s in second.steps] == ["reused"] * 7
+    assert _snapshot(config.output) == before
+    assert sum(s.seconds for s in second.steps) < sum(s.seconds for s in first.steps) / 10
+    assert second.evaluation == first.evaluation
+    assert second.model == first.model
+
+
+@pytest.mark.slow
+def test_image_folder_run_through_the_cli_gives_model_evaluation_and_report(
+    tmp_path: Path, bmw_photos: Path
+) -> None:
+    out = tmp_path / "bmw"
+    result = CliRunner().invoke(
+        main,
+        [
+            "run",
+            "--images",
+            str(bmw_photos),
+            "--label-map",
+            str(EXAMPLES / "bmw-series.toml"),
+            "--out",
+            str(out),
+            "--json-summary",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert sorted(summary["labels"]) == [
+        "L_1_2series",
+        "L_3_4series",
+        "L_5_6series",
+        "x_suv",
+        "z3_4_8",
+    ]
+    assert summary["images"] == 383
+    assert Path(summary["report_html"]).is_file()
+    assert Path(summary["model"]).is_dir()
+    assert 0.0 <= summary["macro_f1"] <= 1.0
+    # Five classes: chance is 0.2; a model that learned nothing would sit near it.
+    assert summary["accuracy"] > 0.4
+    assert (out / "evaluation.json").is_file()
+
+
+def test_config_file_paths_are_relative_to_the_file(tmp_path: Path) -> None:
+    (tmp_path / "conf").mkdir()
+    config_file = tmp_path / "conf" / "run.toml"
+    config_file.write_text(
+        'output = "out"\n[source]\nimages = "photos"\n[labels]\nlabel_map = "map.toml"\n',
+        encoding="utf-8",
+    )
+    config = RunConfig.from_toml(config_file)
+    assert config.output == tmp_path / "conf" / "out"
+    assert config.source.images == tmp_path / "conf" / "photos"
+    assert config.labels.label_map == tmp_path / "conf" / "map.toml"
+
+
+def test_overrides_replace_the_source_and_switch_backend(tmp_path: Path) -> None:
+    config = RunConfig.from_mapping(
+        {"output": "o", "source": {"images": "p"}, "labels": {"label_map": "m.toml"}},
+        base_dir=tmp_path,
+    )
+    changed = config.with_overrides(
+        writer__kind="gcs", writer__bucket="b", backend__kind="vertex", backend__project="p1"
+    )
+    assert changed.backend.kind == "vertex"
+    assert changed.writer.bucket == "b"
+    assert changed.source == config.source
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"source": {"images": "p"}}, "needs `output`"),
+        ({"output": "o"}, "exactly one of"),
+        ({"output": "o", "source": {"images": "p", "subreddit": "BMW"}}, "exactly one of"),
+        ({"output": "o", "source": {"subreddit": "BMW"}}, "needs [labels] rules"),
+        ({"output": "o", "source": {"images": "p"}, "bogus": 1}, "unknown config keys: bogus"),
+        ({"output": "o", "source": {"images": "p", "colour": 1}}, "unknown keys in [source]"),
+        (
+            {
+                "output": "o",
+                "source": {"images": "p"},
+                "backend": {"kind": "vertex", "project": "x"},
+            },
+            "set [writer] kind = 'gcs'",
+        ),
+        (
+            {"output": "o", "source": {"images": "p"}, "backend": {"kind": "vertex"}},
+            "needs a project",
+        ),
+    ],
+)
+def test_bad_configs_name_the_problem(
+    tmp_path: Path, data: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        RunConfig.from_mapping(data, base_dir=tmp_path)
+
+
+def test_cli_reports_a_bad_config_in_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("output = \n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["run", str(bad)])
+    assert result.exit_code == 2
+    assert "is not valid TOML" in result.output
+    assert os.linesep not in result.output.strip()
