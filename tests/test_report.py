@@ -261,6 +261,16 @@ def test_plot_files_are_pngs_and_the_size_grows_with_labels(written: ReportFiles
     assert png_size(plot_confusion_matrix(many, matrix)) == (1450, 1450)
 
 
+def test_labels_that_look_like_matplotlib_math_still_plot() -> None:
+    labels = ["$5 car", "price $a^$ b", "{}\\"]  # "$a^$" alone makes matplotlib raise
+    matrix = [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
+    assert png_size(plot_confusion_matrix(labels, matrix)) == (500, 500)
+    metrics = [
+        LabelMetrics(label=label, precision=1, recall=1, f1=1, support=1) for label in labels
+    ]
+    assert png_size(plot_label_metrics(metrics)) == (800, 300)
+
+
 def test_a_confusion_matrix_of_the_wrong_shape_is_refused() -> None:
     from redditvision.errors import ComparisonError
 

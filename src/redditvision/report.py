@@ -107,7 +107,9 @@ def _png(figure: Any) -> bytes:
 
 
 def _short(label: str, limit: int = 28) -> str:
-    return label if len(label) <= limit else label[: limit - 1] + "…"
+    """Shorten a label for a plot and escape ``$`` so matplotlib never reads it as math."""
+    text = label if len(label) <= limit else label[: limit - 1] + "…"
+    return text.replace("$", r"\$")
 
 
 def confusion_matrix_inches(n_labels: int) -> tuple[float, float]:
@@ -311,9 +313,9 @@ def plot_generic_naming(report: ComparisonReport) -> bytes:
     axes.set_yticks(range(len(labels)), [_short(label) for label in labels], fontsize=8)
     axes.invert_yaxis()
     axes.set_xlim(0, 1)
-    axes.set_xlabel(f"share of images ({report.generic_name} labels)")
+    axes.set_xlabel(f"share of images ({_short(report.generic_name, 40)} labels)")
     axes.set_title("What the generic labels name, per true class")
-    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=4, fontsize=8)
+    figure.legend(loc="outside lower center", ncol=4, fontsize=8)
     return _png(figure)
 
 
