@@ -9,6 +9,12 @@ labeler. The public names are re-exported here; submodules starting with ``_`` a
 import importlib.metadata as _metadata
 
 from redditvision.backends.automl import AutoMLShutdownWarning, LegacyAutoMLBackend
+from redditvision.backends.local import (
+    EfficientNetLite0Extractor,
+    FeatureExtractor,
+    ImageNetLabeler,
+    LocalBackend,
+)
 from redditvision.backends.vertex import (
     VertexAutoMLBackend,
     VertexBatchPrediction,
@@ -51,6 +57,7 @@ from redditvision.errors import (
     UnsafeURLError,
 )
 from redditvision.manifest import ImageManifest
+from redditvision.metrics import compute_evaluation
 from redditvision.models import (
     DatasetLocation,
     Evaluation,
@@ -123,7 +130,9 @@ __all__ = [
     "DownloadError",
     "DownloadLimits",
     "DumpFileSource",
+    "EfficientNetLite0Extractor",
     "Evaluation",
+    "FeatureExtractor",
     "GcsDatasetWriter",
     "GenericLabel",
     "GenericLabeler",
@@ -131,6 +140,7 @@ __all__ = [
     "ImageDownloader",
     "ImageLabels",
     "ImageManifest",
+    "ImageNetLabeler",
     "ImagePost",
     "ImageRecord",
     "LabelMap",
@@ -141,6 +151,7 @@ __all__ = [
     "LegacyAutoMLBackend",
     "ListingFileSource",
     "ListingFormatError",
+    "LocalBackend",
     "LocalDatasetWriter",
     "MLUse",
     "MediaItem",
@@ -177,6 +188,7 @@ __all__ = [
     "VisionComparator",
     "__version__",
     "check_dataset",
+    "compute_evaluation",
     "convert_unsupported",
     "export_label_csv",
     "group_near_duplicates",
