@@ -411,6 +411,21 @@ def test_same_image_in_two_posts_is_one_file_and_a_duplicate_record(
     assert len(list((downloader.out_dir / "images").rglob("*.jpg"))) == 1
 
 
+def test_same_image_fetched_concurrently_is_still_one_ok_and_the_rest_duplicates(
+    image_host_factory: Callable[..., ImageHost],
+    photos: list[bytes],
+    make_downloader: Callable[..., ImageDownloader],
+) -> None:
+    host = image_host_factory(latency=0.05)  # all of them in flight at once
+    urls = [host.serve(f"/copy{i}.jpg", photos[7]) for i in range(8)]
+    downloader = make_downloader(concurrency=8, per_host=8)
+    records = fetch_all(downloader, *(post(f"p{i}", url) for i, url in enumerate(urls)))
+    statuses = sorted(record.status.value for record in records.values())
+    assert statuses == ["duplicate"] * 7 + ["ok"]
+    assert len({record.path for record in records.values()}) == 1
+    assert len(list((downloader.out_dir / "images").rglob("*.jpg"))) == 1
+
+
 def test_same_image_in_a_later_run_is_a_duplicate(
     image_host: ImageHost, photos: list[bytes], make_downloader: Callable[..., ImageDownloader]
 ) -> None:

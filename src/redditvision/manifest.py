@@ -7,8 +7,9 @@ skipped, failed) with the reason, the file (path relative to the folder, so the 
 move), SHA-256, perceptual hash, width, height, format, bytes, the near-duplicate group
 and the post's provenance (subreddit, title, author, flair, permalink, source URL).
 
-It uses :mod:`sqlite3` from the standard library in WAL mode, one transaction per row: a
-process killed at any moment leaves every committed row intact and no half-written one.
+It uses :mod:`sqlite3` from the standard library in WAL mode; each row, or each group of
+rows in :meth:`ImageManifest.transaction`, is one transaction: a process killed at any
+moment leaves every committed row intact and no half-written one.
 Later steps read it::
 
     with ImageManifest.for_folder("images") as manifest:
@@ -23,6 +24,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -102,6 +104,15 @@ _SUMMARY_NAMES = {
 }
 
 
+def _relative(path: Path, folder: Path) -> str:
+    if path.is_absolute() and ".." not in path.parts:
+        try:
+            return path.relative_to(folder).as_posix()  # no file system access
+        except ValueError:
+            pass
+    return path.resolve().relative_to(folder).as_posix()
+
+
 class ImageManifest:
     """The SQLite manifest of a download folder.
 
@@ -130,6 +141,9 @@ class ImageManifest:
         self.folder.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._closed = False
+        self._depth = 0
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -196,6 +210,28 @@ class ImageManifest:
             self._check_open()
             return list(self._db.execute(sql, params).fetchall())
 
+    def _reader(self) -> sqlite3.Connection:
+        """This thread's own read-only connection (WAL readers never wait for the writer)."""
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            with self._lock:
+                self._check_open()
+                db = sqlite3.connect(
+                    f"{self.path.as_uri()}?mode=ro", uri=True, check_same_thread=False
+                )
+                self._readers.append(db)
+            self._local.db = db
+        return db
+
+    def _snapshot_query(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        """Read committed rows on this thread's own connection, without the writer's lock.
+
+        For worker threads of the downloader: rows of an open :meth:`transaction` are not
+        seen.
+        """
+        self._check_open()
+        return list(self._reader().execute(sql, params).fetchall())
+
     def get(self, key: str) -> ImageRecord | None:
         """Return the record of one media item.
 
@@ -207,6 +243,19 @@ class ImageManifest:
         """
         sql = f"SELECT {', '.join(_COLUMNS)} FROM records WHERE key = ?"  # noqa: S608 - constant names
         rows = self._query(sql, (key,))
+        return self._record(rows[0]) if rows else None
+
+    def _snapshot_get(self, key: str) -> ImageRecord | None:
+        sql = f"SELECT {', '.join(_COLUMNS)} FROM records WHERE key = ?"  # noqa: S608 - constants
+        rows = self._snapshot_query(sql, (key,))
+        return self._record(rows[0]) if rows else None
+
+    def _snapshot_find_sha256(self, sha256: str) -> ImageRecord | None:
+        rows = self._snapshot_query(
+            f"SELECT {', '.join(_COLUMNS)} FROM records "  # noqa: S608 - constant names
+            "WHERE sha256 = ? AND status = ? ORDER BY rowid LIMIT 1",
+            (sha256, RecordStatus.OK.value),
+        )
         return self._record(rows[0]) if rows else None
 
     def attempts(self, key: str) -> int:
@@ -298,6 +347,8 @@ class ImageManifest:
     def put(self, record: ImageRecord, *, final_url: str | None = None, attempts: int = 0) -> None:
         """Insert or replace the row of one media item, committed at once.
 
+        Inside :meth:`transaction` the row is committed with the others at its end.
+
         Args:
             record: The record; its ``path`` must lie inside the manifest's folder (it
                 is stored relative to it).
@@ -310,7 +361,7 @@ class ImageManifest:
         path: str | None = None
         if record.path is not None:
             try:
-                path = Path(record.path).resolve().relative_to(self.folder).as_posix()
+                path = _relative(Path(record.path), self.folder)
             except ValueError as exc:
                 raise ConfigError(
                     f"record {record.key}: {record.path} is outside the manifest folder "
@@ -347,14 +398,40 @@ class ImageManifest:
         )
         with self._lock:
             self._check_open()
-            with self._db:
-                self._db.execute(
-                    f"INSERT INTO records ({', '.join(_COLUMNS)}) "  # noqa: S608 - constants
-                    f"VALUES ({placeholders}) "
-                    f"ON CONFLICT(key) DO UPDATE SET {updates}, "
-                    "attempts = records.attempts + excluded.attempts",
-                    values,
-                )
+            # Autocommits, unless inside transaction().
+            self._db.execute(
+                f"INSERT INTO records ({', '.join(_COLUMNS)}) "  # noqa: S608 - constants
+                f"VALUES ({placeholders}) "
+                f"ON CONFLICT(key) DO UPDATE SET {updates}, "
+                "attempts = records.attempts + excluded.attempts",
+                values,
+            )
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group several :meth:`put` calls into one commit: all of them or none.
+
+        Other threads wait while a transaction is open. Nested uses join the outer one.
+
+        Yields:
+            Nothing; the rows are committed when the block ends without an exception and
+            rolled back when it raises.
+        """
+        with self._lock:
+            self._check_open()
+            if self._depth == 0:
+                self._db.execute("BEGIN IMMEDIATE")
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._db.execute("ROLLBACK")
+                raise
+            self._depth -= 1
+            if self._depth == 0:
+                self._db.execute("COMMIT")
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -367,6 +444,9 @@ class ImageManifest:
         with self._lock:
             if not self._closed:
                 self._closed = True
+                for reader in self._readers:
+                    reader.close()
+                self._readers.clear()
                 self._db.close()
 
     def __enter__(self) -> ImageManifest:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
+import queue
 import threading
-import uuid
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from types import TracebackType
@@ -90,12 +91,14 @@ class _Task:
 class _Outcome:
     status: RecordStatus
     reason: str | None = None
-    tmp: Path | None = None
+    path: Path | None = None
     sha256: str | None = None
     size: int | None = None
     image: VerifiedImage | None = None
     final_url: str | None = None
     attempts: int = 0
+    stored: ImageRecord | None = None
+    original: ImageRecord | None = None
 
 
 @attrs.frozen
@@ -233,11 +236,14 @@ class ImageDownloader:
         session.mount("https://", adapter)
         self._session = session
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        self._images = self.out_dir / _IMAGES
-        self._partial = self.out_dir / _PARTIAL
+        self._images = self.out_dir.resolve() / _IMAGES
+        self._partial = self.out_dir.resolve() / _PARTIAL
         self._partial.mkdir(exist_ok=True)
         self.manifest = ImageManifest(self.out_dir / MANIFEST_NAME)
         self._near: _NearIndex | None = None
+        self._made_dirs: set[Path] = set()
+        self._recent: OrderedDict[str, ImageRecord] = OrderedDict()
+        self._tmp_names = itertools.count()
         self._fetch_lock = threading.Lock()
         self._closed = False
         self._clean_partial()
@@ -338,7 +344,11 @@ class ImageDownloader:
         states: dict[str, _PostState] = {}
         in_flight_keys: set[str] = set()
         ready: deque[ImageRecord] = deque()
+        finished: queue.SimpleQueue[Future[_Outcome]] = queue.SimpleQueue()
         exhausted = False
+        # On a manifest that was empty when the run began nothing can be done yet: skip
+        # a query per item (a key repeated in the input is then fetched again).
+        fresh = len(self.manifest) == 0
 
         def enqueue(task: _Task) -> None:
             nonlocal n_waiting
@@ -350,11 +360,14 @@ class ImageDownloader:
             """All non-preview items of a post are done: fetch or skip its previews."""
             for task in state.previews:
                 if state.any_ok:
-                    skipped = _Outcome(
-                        status=RecordStatus.SKIPPED,
-                        reason="preview not needed: the post's own image was fetched",
-                    )
-                    ready.append(self._record(task, skipped))
+                    stored = None if fresh else self._done(task.key)
+                    if stored is None:
+                        skipped = _Outcome(
+                            status=RecordStatus.SKIPPED,
+                            reason="preview not needed: the post's own image was fetched",
+                        )
+                        stored = self._record(task, skipped)
+                    ready.append(stored)
                     in_flight_keys.discard(task.key)
                 else:
                     enqueue(task)
@@ -366,15 +379,6 @@ class ImageDownloader:
             for index, item in enumerate(post.media):
                 task = _Task(post, index, item)
                 if task.key in in_flight_keys:
-                    continue
-                done = self._done(task.key)
-                if done is not None:
-                    ready.append(done)
-                    if not item.is_preview and done.status in (
-                        RecordStatus.OK,
-                        RecordStatus.DUPLICATE,
-                    ):
-                        state.any_ok = True
                     continue
                 if item.is_preview and has_originals:
                     in_flight_keys.add(task.key)
@@ -395,16 +399,17 @@ class ImageDownloader:
                 for host in list(waiting):
                     if len(running) >= self.concurrency:
                         break
-                    queue = waiting[host]
+                    tasks = waiting[host]
                     if active.get(host, 0) >= self.per_host:
                         continue
-                    task = queue.popleft()
-                    if not queue:
+                    task = tasks.popleft()
+                    if not tasks:
                         del waiting[host]
                     n_waiting -= 1
                     active[host] = active.get(host, 0) + 1
-                    future = executor.submit(self._download, task, policy, timeouts)
+                    future = executor.submit(self._download, task, policy, timeouts, not fresh)
                     running[future] = task
+                    future.add_done_callback(finished.put)
                     progressed = True
 
         executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="redditvision-download")
@@ -428,37 +433,44 @@ class ImageDownloader:
                     if exhausted and not n_waiting:
                         return
                     continue
-                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
-                for future in done:
-                    task = running.pop(future)
-                    active[task.host] -= 1
-                    if not active[task.host]:
-                        del active[task.host]
-                    record = self._commit(task, future.result())
-                    in_flight_keys.discard(task.key)
-                    ready.append(record)
-                    state = states.get(task.post.id)
-                    if state is not None and not task.item.is_preview:
-                        state.pending -= 1
-                        state.any_ok = state.any_ok or record.status in (
-                            RecordStatus.OK,
-                            RecordStatus.DUPLICATE,
-                        )
-                        if state.pending == 0:
-                            del states[task.post.id]
-                            settle(state)
+                # Everything that completed meanwhile is committed in one transaction.
+                done = [finished.get()]
+                while True:
+                    try:
+                        done.append(finished.get_nowait())
+                    except queue.Empty:
+                        break
+                with self.manifest.transaction():
+                    for future in done:
+                        task = running.pop(future)
+                        active[task.host] -= 1
+                        if not active[task.host]:
+                            del active[task.host]
+                        outcome = future.result()
+                        record = outcome.stored or self._commit(task, outcome)
+                        in_flight_keys.discard(task.key)
+                        ready.append(record)
+                        state = states.get(task.post.id)
+                        if state is not None and not task.item.is_preview:
+                            state.pending -= 1
+                            state.any_ok = state.any_ok or record.status in (
+                                RecordStatus.OK,
+                                RecordStatus.DUPLICATE,
+                            )
+                            if state.pending == 0:
+                                del states[task.post.id]
+                                settle(state)
         finally:
             for future in running:
                 future.cancel()
             executor.shutdown(wait=True, cancel_futures=True)
-            for future, _task in running.items():
-                if future.done() and not future.cancelled():
-                    leftover = future.result().tmp
-                    if leftover is not None:
-                        leftover.unlink(missing_ok=True)
+            # Files of outcomes never committed stay under their content address; the
+            # next run adopts them.
 
-    def _done(self, key: str) -> ImageRecord | None:
-        record = self.manifest.get(key)
+    def _done(self, key: str, *, snapshot: bool = False) -> ImageRecord | None:
+        # Worker threads read committed rows on their own connection (private API of
+        # our own manifest module).
+        record = self.manifest._snapshot_get(key) if snapshot else self.manifest.get(key)
         if record is None or record.status not in _DONE:
             return None
         if record.status in (RecordStatus.OK, RecordStatus.DUPLICATE) and (
@@ -470,8 +482,16 @@ class ImageDownloader:
     # -- one item, in a worker thread ----------------------------------------------------
 
     def _download(
-        self, task: _Task, policy: RetryPolicy | None, timeouts: tuple[float, float]
+        self,
+        task: _Task,
+        policy: RetryPolicy | None,
+        timeouts: tuple[float, float],
+        check_done: bool,
     ) -> _Outcome:
+        if check_done:
+            stored = self._done(task.key, snapshot=True)
+            if stored is not None:
+                return _Outcome(status=stored.status, stored=stored)
         attempts = 0
 
         def attempt() -> _Body:
@@ -507,9 +527,19 @@ class ImageDownloader:
                 reason=f"unexpected {type(exc).__name__}: {exc}",
                 attempts=attempts,
             )
+        # Rename to the content address here, in the worker: the consumer thread only
+        # touches the manifest. Same bytes give the same name, so a race is harmless.
+        ext = EXTENSIONS.get(image.format, image.format.lower())
+        final = self._images / body.sha256[:2] / f"{body.sha256}.{ext}"
+        if final.parent not in self._made_dirs:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            self._made_dirs.add(final.parent)
+        os.replace(body.tmp, final)
+        original = self.manifest._snapshot_find_sha256(body.sha256)
         return _Outcome(
+            original=original,
             status=RecordStatus.OK,
-            tmp=body.tmp,
+            path=final,
             sha256=body.sha256,
             size=body.size,
             image=image,
@@ -564,7 +594,7 @@ class ImageDownloader:
                     f"{limits.max_bytes:,} (DownloadLimits.max_bytes)",
                     service="http",
                 )
-            tmp = self._partial / f"{uuid.uuid4().hex}.part"
+            tmp = self._partial / f"{os.getpid()}-{next(self._tmp_names)}.part"
             digest = hashlib.sha256()
             size = 0
             try:
@@ -618,7 +648,7 @@ class ImageDownloader:
     def _commit(self, task: _Task, outcome: _Outcome) -> ImageRecord:
         if outcome.status is not RecordStatus.OK:
             return self._record(task, outcome)
-        assert outcome.tmp is not None
+        assert outcome.path is not None
         assert outcome.sha256 is not None
         assert outcome.image is not None
         image = outcome.image
@@ -630,14 +660,15 @@ class ImageDownloader:
             "format": image.format,
             "size_bytes": outcome.size,
         }
-        original = self.manifest.find_sha256(outcome.sha256)
+        # The worker looked up rows committed before it finished; rows committed since
+        # are among the recent ones, remembered here (more than can be in flight).
+        original = self._recent.get(outcome.sha256) or outcome.original
         if (
             original is not None
             and original.key != task.key
             and original.path is not None
             and original.path.is_file()
         ):
-            outcome.tmp.unlink(missing_ok=True)
             return self._record(
                 task,
                 attrs.evolve(
@@ -650,22 +681,22 @@ class ImageDownloader:
                 near_duplicate_group=original.near_duplicate_group,
                 **common,
             )
-        ext = EXTENSIONS.get(image.format, image.format.lower())
-        final = self._images / outcome.sha256[:2] / f"{outcome.sha256}.{ext}"
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(outcome.tmp, final)
         near = self._near_index()
         group = near.match(image.phash)
         if group is None:
             group = task.key
         near.add(image.phash, group)
-        return self._record(
+        record = self._record(
             task,
             outcome,
-            path=final,
+            path=outcome.path,
             near_duplicate_group=group,
             **common,
         )
+        self._recent[outcome.sha256] = record
+        while len(self._recent) > 8 * self.concurrency + 64:
+            self._recent.popitem(last=False)
+        return record
 
 
 def _check_status(response: requests.Response, url: str) -> None:

@@ -132,15 +132,20 @@ def verify_image(path: Path, limits: DownloadLimits) -> VerifiedImage:
         allowed = ", ".join(sorted(limits.formats))
         raise DownloadError(f"{fmt} images are not accepted (accepted: {allowed})")
     try:
+        if fmt != "JPEG":
+            # Structure checks (PNG chunk CRCs, ...); Pillow's JPEG verify() does nothing,
+            # decoding below is what checks a JPEG.
+            with Image.open(path, formats=[fmt]) as image:
+                _check_pixels(*image.size, limits)
+                image.verify()
         with Image.open(path, formats=[fmt]) as image:
             width, height = image.size
             _check_pixels(width, height, limits)
-            image.verify()
-        with Image.open(path, formats=[fmt]) as image:
             if fmt == "JPEG":
-                # Decode at 1/8 scale (libjpeg DCT scaling): the whole stream is still
-                # read, so truncation is caught, at a fraction of the cost.
-                image.draft("L", (64, 64))
+                # Decode at up to 1/8 scale (libjpeg DCT scaling): the whole stream is
+                # still read, so truncation is caught, at a fraction of the cost. The
+                # perceptual hash only needs 32x32 pixels.
+                image.draft("L", (32, 32))
             image.load()
             phash = str(imagehash.phash(image))
     except DownloadError:
