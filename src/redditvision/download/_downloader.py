@@ -181,8 +181,8 @@ class ImageDownloader:
         near_duplicate_distance: Largest Hamming distance between 64-bit perceptual hashes
             for two images to share a near-duplicate group (default 6). On the 383 BMW
             photos of ``shared/data``, resized and re-encoded copies are at most 8 bits from
-            their original (99% within 4), and the closest distinct photos (white studio
-            shots) are 4 and 6 bits apart; grouping errs on the side of keeping look-alikes
+            their original (99% within 6), and the closest distinct photos (white studio
+            shots) are 6 bits apart; grouping errs on the side of keeping look-alikes
             together, which only costs a split some freedom.
         retry: The retry policy for each item (:data:`DEFAULT`:
             :data:`DEFAULT_DOWNLOAD_RETRY`; None for one attempt).
