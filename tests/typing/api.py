@@ -60,3 +60,22 @@ def _downloader_streams_records(
         counts: dict[str, int] = manifest.summary()
         one: redditvision.ImageRecord | None = manifest.get("abc:0")
     return records, groups, counts, one
+
+
+def _local_backend_trains_and_predicts(
+    dataset: redditvision.LabeledDataset,
+) -> tuple[object, ...]:
+    extractor: redditvision.FeatureExtractor = redditvision.EfficientNetLite0Extractor()
+    backend = redditvision.LocalBackend(extractor=extractor, cache_dir="cache")
+    training: redditvision.TrainingBackend = backend
+    prediction: redditvision.PredictionBackend = backend
+    with redditvision.AutoMLTrainer(backend=training) as trainer:
+        model: redditvision.TrainedModel = trainer.train(
+            dataset, budget=redditvision.TrainingBudget(time_limit_s=60.0)
+        )
+        evaluation: redditvision.Evaluation = trainer.evaluate(model)
+    with redditvision.Classifier(model, backend=prediction) as classifier:
+        top: list[redditvision.Prediction] = classifier.predict(b"...", max_predictions=1)
+    labeler: redditvision.GenericLabeler = redditvision.ImageNetLabeler()
+    labels: list[redditvision.ImageLabels] = labeler.label([b"..."], max_results=3)
+    return evaluation.macro_f1, top, labels
