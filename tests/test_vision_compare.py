@@ -340,3 +340,98 @@ def test_cli_compare_writes_the_report_and_prints_the_summary(
     assert "--overwrite" in again.output
 
     assert (out / "confusion_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_compare_refuses_bad_arguments_before_any_work(tmp_path: Path) -> None:
+    from redditvision.cli import main
+
+    images = tmp_path / "flat"
+    images.mkdir()
+    (images / "notes.txt").write_text("not an image", encoding="utf-8")
+    runner = CliRunner()
+
+    neither = runner.invoke(
+        main, ["compare", "--images", str(images), "--out", str(tmp_path / "a")]
+    )
+    assert neither.exit_code == 2
+    assert "exactly one of --model" in neither.output
+    assert not (tmp_path / "a").exists()
+
+    both = runner.invoke(
+        main,
+        [
+            "compare",
+            "--model",
+            str(tmp_path),
+            "--endpoint",
+            "projects/p/locations/l/endpoints/1",
+            "--images",
+            str(images),
+            "--out",
+            str(tmp_path / "b"),
+        ],
+    )
+    assert both.exit_code == 2
+
+    no_images = runner.invoke(
+        main,
+        [
+            "compare",
+            "--model",
+            str(tmp_path),
+            "--images",
+            str(images),
+            "--out",
+            str(tmp_path / "c"),
+        ],
+    )
+    assert no_images.exit_code == 2
+    assert "no images in" in no_images.output
+
+    bad_endpoint = runner.invoke(
+        main,
+        [
+            "compare",
+            "--endpoint",
+            "my-endpoint",
+            "--images",
+            str(images),
+            "--out",
+            str(tmp_path / "d"),
+        ],
+    )
+    assert bad_endpoint.exit_code == 2
+    assert "projects/PROJECT/locations/LOCATION/endpoints/ID" in bad_endpoint.output
+
+
+def test_cli_compare_with_cloud_vision_and_no_credentials_says_how_to_log_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PIL import Image
+
+    from redditvision.cli import main
+
+    pytest.importorskip("torch")
+    images = tmp_path / "flat"
+    images.mkdir()
+    Image.new("RGB", (8, 8)).save(images / "one.png")
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
+
+    result = CliRunner().invoke(
+        main,
+        [
+            "compare",
+            "--model",
+            str(tmp_path),
+            "--vision",
+            "cloud",
+            "--images",
+            str(images),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+    )
+
+    assert result.exit_code == 2
+    assert "gcloud auth application-default login" in result.output
+    assert "missing.json" not in result.output

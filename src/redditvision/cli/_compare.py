@@ -20,8 +20,8 @@ __all__ = ["COMMANDS", "compare"]
 
 def _images_and_truth(
     images: Path, label_map_file: Path | None
-) -> tuple[list[Path], list[str | None], dict[str, list[str]]]:
-    """Read the images: label folders give truth (and aliases); a flat folder gives none."""
+) -> tuple[list[Path], list[str | None], dict[str, list[str]], dict[str, str]]:
+    """Read the images: label folders give truth, aliases and the service label map."""
     from redditvision.dataset import IMAGE_SUFFIXES, LabelMap, label_folders
 
     if not images.is_dir():
@@ -40,7 +40,7 @@ def _images_and_truth(
         )
         if not paths:
             raise ConfigError(f"no images in {images} ({', '.join(sorted(IMAGE_SUFFIXES))})")
-        return paths, [None] * len(paths), {}
+        return paths, [None] * len(paths), {}, {}
     label_map = LabelMap.from_toml(label_map_file) if label_map_file is not None else None
     dataset = label_folders(images, label_map=label_map)
     aliases: dict[str, list[str]] = {}
@@ -61,6 +61,7 @@ def _images_and_truth(
         [image.path for image in dataset.images],
         [image.original_label for image in dataset.images],
         aliases,
+        dict(dataset.label_map),
     )
 
 
@@ -85,7 +86,18 @@ def _generic(vision: str, classifier: Classifier) -> GenericLabeler:
     return labeler
 
 
-def _classifier(model: Path | None, endpoint: str | None) -> Classifier:
+def _endpoint_parts(endpoint: str) -> tuple[str, str]:
+    """Return (project, location) of a Vertex AI endpoint or model resource name."""
+    match = re.match(r"^projects/([^/]+)/locations/([^/]+)/(endpoints|models)/[^/]+$", endpoint)
+    if match is None:
+        raise ConfigError(
+            f"--endpoint {endpoint!r} is not a Vertex AI resource name; give "
+            "projects/PROJECT/locations/LOCATION/endpoints/ID (or .../models/ID)"
+        )
+    return match.group(1), match.group(2)
+
+
+def _classifier(model: Path | None, endpoint: str | None, label_map: dict[str, str]) -> Classifier:
     if (model is None) == (endpoint is None):
         raise ConfigError("give exactly one of --model MODEL_DIR or --endpoint RESOURCE")
     if model is not None:
@@ -99,14 +111,13 @@ def _classifier(model: Path | None, endpoint: str | None) -> Classifier:
         raise MissingDependencyError(
             "--endpoint needs google-cloud-aiplatform: run pip install redditvision"
         ) from exc
-    match = re.match(r"^projects/([^/]+)/locations/([^/]+)/(endpoints|models)/[^/]+$", endpoint)
-    if match is None:
-        raise ConfigError(
-            f"--endpoint {endpoint!r} is not a Vertex AI resource name; give "
-            "projects/PROJECT/locations/LOCATION/endpoints/ID (or .../models/ID)"
-        )
-    backend: Any = VertexAutoMLBackend.from_env(match.group(1), match.group(2))
-    return Classifier(TrainedModel(backend="vertex", resource=endpoint), backend=backend)
+    project, location = _endpoint_parts(endpoint)
+    backend: Any = VertexAutoMLBackend.from_env(project, location)
+    # Vertex AI answers with the service labels ("L_1_2series"); the label map built from the
+    # label folders names them back as the truth is named ("1-2series").
+    return Classifier(
+        TrainedModel(backend="vertex", resource=endpoint, label_map=label_map), backend=backend
+    )
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
@@ -192,9 +203,15 @@ def compare(
     """
     from redditvision.report import _prepare, evaluate_comparison, write_report
 
+    if (model is None) == (endpoint is None):
+        raise ConfigError("give exactly one of --model MODEL_DIR or --endpoint RESOURCE")
+    if endpoint is not None:
+        _endpoint_parts(endpoint)
+    if model is not None and not model.is_dir():
+        raise ConfigError(f"--model {model} is not a model folder")
     _prepare(out, overwrite)  # refuse a used folder before the slow part
-    paths, truth, aliases = _images_and_truth(images, label_map)
-    classifier = _classifier(model, endpoint)
+    paths, truth, aliases, service_names = _images_and_truth(images, label_map)
+    classifier = _classifier(model, endpoint, service_names)
     generic = _generic(vision, classifier)
     comparator = VisionComparator(generic=generic, custom=classifier, top_k=top_k, aliases=aliases)
     with comparator, progress(disable=json_summary) as bar:
