@@ -231,10 +231,13 @@ class CloudVisionLabeler:
         self._closed = False
 
     @classmethod
-    def from_env(cls, **kwargs: Any) -> CloudVisionLabeler:
+    def from_env(cls, *, api_endpoint: str | None = None, **kwargs: Any) -> CloudVisionLabeler:
         """Build a labeler with an ``ImageAnnotatorClient`` from Application Default Credentials.
 
         Args:
+            api_endpoint: Another service endpoint, e.g. ``"eu-vision.googleapis.com"`` to
+                keep images in the EU (Cloud Vision's regional endpoints); default the
+                global ``vision.googleapis.com``.
             **kwargs: Passed to the constructor (``features``, ``retry``, ``timeout``, ...).
 
         Returns:
@@ -248,7 +251,9 @@ class CloudVisionLabeler:
         from google.cloud import vision_v1
 
         try:
-            client = vision_v1.ImageAnnotatorClient()
+            client = vision_v1.ImageAnnotatorClient(
+                client_options={"api_endpoint": api_endpoint} if api_endpoint else None
+            )
         except google.auth.exceptions.DefaultCredentialsError as exc:
             raise ConfigError(
                 "no Google Cloud credentials for Cloud Vision: run `gcloud auth "
