@@ -23,6 +23,22 @@ def _vertex_backend_fits_the_protocols(location: redditvision.DatasetLocation) -
     classifier.close()
 
 
+def _legacy_automl_backend_fits_the_protocols(location: redditvision.DatasetLocation) -> None:
+    backend = redditvision.LegacyAutoMLBackend.from_env("my-project", "us-central1")
+    training: redditvision.TrainingBackend = backend
+    prediction: redditvision.PredictionBackend = backend
+    with redditvision.AutoMLTrainer(backend=training) as trainer:
+        model: redditvision.TrainedModel = trainer.train(location)
+        evaluation: redditvision.Evaluation = trainer.evaluate(model)
+    predictor: redditvision.Predictor = backend.open_predictor(model, deploy=False)
+    deployed_here: bool = backend.deploy(model.resource, node_count=2)
+    backend.undeploy(model)
+    with redditvision.Classifier(model, backend=prediction) as classifier:
+        classifier.predict(b"...", confidence_threshold=0.5)
+    predictor.close()
+    del evaluation, deployed_here
+
+
 def _dataset_writers_fit_the_protocol(
     records: list[redditvision.ImageRecord],
 ) -> tuple[object, ...]:
