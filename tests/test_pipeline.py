@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from fakes.vertex import FakeVertex
 from harness import ImageHost
+from harness_gcs import GcsEmulator
 from redditvision.cli import main
 from redditvision.errors import ConfigError
 from redditvision.pipeline import RunClients, RunConfig, run
@@ -205,3 +207,59 @@ def test_cli_reports_a_bad_config_in_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "is not valid TOML" in result.output
     assert os.linesep not in result.output.strip()
+
+
+@pytest.mark.slow
+def test_the_same_config_runs_on_cloud_storage_and_vertex_with_two_sections_changed(
+    tmp_path: Path, bmw_photos: Path, gcs_emulator: GcsEmulator
+) -> None:
+    # A small image folder: two classes of 12 real photos each (Vertex needs 10 per label).
+    photos = tmp_path / "photos"
+    for folder in ("BMW X3 SUV 2012", "BMW Z4 Convertible 2012"):
+        (photos / folder).mkdir(parents=True)
+        for source in sorted((bmw_photos / folder).glob("*.jpg"))[:12]:
+            (photos / folder / source.name).write_bytes(source.read_bytes())
+    base = RunConfig.from_mapping(
+        {"output": str(tmp_path / "local"), "source": {"images": str(photos)}}
+    )
+    gcs_emulator.create_bucket("rv-bucket")
+    with FakeVertex() as vertex:
+        storage_client = gcs_emulator.client()
+        vertex.import_reader = lambda uri: (
+            storage_client.bucket(uri.split("/")[2]).blob(uri.split("/", 3)[3]).download_as_text()
+        )
+        cloud = base.with_overrides(
+            output=tmp_path / "cloud",
+            writer__kind="gcs",
+            writer__bucket="rv-bucket",
+            backend__kind="vertex",
+            backend__project=vertex.project,
+            backend__api_endpoint=vertex.address,
+            backend__insecure=True,
+        )
+        changed = {
+            section
+            for section in ("source", "download", "labels", "split", "writer", "backend", "compare")
+            if getattr(base, section) != getattr(cloud, section)
+        }
+        assert changed == {"writer", "backend"}
+
+        result = run(cloud)
+
+        assert result.dataset.uri.startswith("gs://rv-bucket/")
+        assert result.dataset.import_file_uri.startswith("gs://rv-bucket/")
+        names = {blob.name for blob in storage_client.list_blobs("rv-bucket")}
+        assert len([n for n in names if n.endswith(".jpg")]) == 24
+        assert result.model.backend == "vertex"
+        assert result.model.resource.startswith(f"{vertex.parent}/models/")
+        assert vertex.calls("CreateTrainingPipeline") == 1
+        assert set(result.evaluation.labels) == {"BMW X3 SUV 2012", "BMW Z4 Convertible 2012"}
+        assert result.report_html is not None
+        assert result.report_html.is_file()
+        # The comparison deployed the model and undeployed it when it was done.
+        assert vertex.calls("DeployModel") == 1
+        assert vertex.calls("UndeployModel") == 1
+
+        again = run(cloud)
+        assert [s.status for s in again.steps] == ["skipped", "skipped"] + ["reused"] * 5
+        assert vertex.calls("CreateTrainingPipeline") == 1
