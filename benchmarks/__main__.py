@@ -41,7 +41,13 @@ def _table(results: dict[str, Any]) -> str:
             value = row["value"]
             text = f"{value:,.3g}" if isinstance(value, float) else str(value)
             rows.append(
-                (str(row["benchmark"]), str(row["metric"]), text, str(row["unit"]), str(row.get("note", "")))
+                (
+                    str(row["benchmark"]),
+                    str(row["metric"]),
+                    text,
+                    str(row["unit"]),
+                    str(row.get("note", "")),
+                )
             )
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     line = "  ".join("=" * w for w in widths)

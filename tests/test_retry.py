@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -99,5 +99,5 @@ def test_parse_retry_after_seconds(value: str | int | None, expected: float | No
 
 
 def test_parse_retry_after_http_date() -> None:
-    now = datetime(2015, 10, 21, 7, 27, 0, tzinfo=timezone.utc)
+    now = datetime(2015, 10, 21, 7, 27, 0, tzinfo=UTC)
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=now) == 60.0

@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 
-class MediaKind(str, enum.Enum):
+class MediaKind(enum.StrEnum):
     """What a media item holds: a still image or an animation (GIF, imgur ``.gifv``)."""
 
     IMAGE = "image"
@@ -137,7 +137,7 @@ class ImagePost:
     skipped: tuple[SkippedMedia, ...] = ()
 
 
-class RecordStatus(str, enum.Enum):
+class RecordStatus(enum.StrEnum):
     """Outcome of fetching one media item."""
 
     OK = "ok"
@@ -200,7 +200,7 @@ class ImageRecord:
         return f"{self.post_id}:{self.index}"
 
 
-class MLUse(str, enum.Enum):
+class MLUse(enum.StrEnum):
     """The split an image belongs to, named as Vertex AI names ``ml_use``."""
 
     TRAINING = "training"
@@ -294,6 +294,49 @@ class DatasetLocation:
     labels: tuple[str, ...]
     label_map: Mapping[str, str] = attrs.field(factory=dict, hash=False)
     extra_import_files: Mapping[str, str] = attrs.field(factory=dict, hash=False)
+
+    @classmethod
+    def from_import_file(
+        cls,
+        import_file_uri: str,
+        *,
+        import_format: str | None = None,
+        label_map: Mapping[str, str] | None = None,
+    ) -> DatasetLocation:
+        """Describe a dataset by its import file alone (e.g. one written by an earlier run).
+
+        Args:
+            import_file_uri: ``gs://bucket/prefix/import.csv`` or a ``file://`` URI.
+            import_format: ``"vertex_csv"``, ``"vertex_jsonl"``, ``"automl_csv"`` or
+                ``"local_jsonl"``; default from the suffix: ``.csv`` is ``vertex_csv`` and
+                ``.jsonl`` is ``vertex_jsonl`` for ``gs://`` and ``local_jsonl`` otherwise.
+            label_map: Service label -> the user's label, when known (default identity).
+
+        Returns:
+            The location; ``uri`` is the import file's folder, ``images`` is 0 and
+            ``labels`` empty (unknown until the service reads the file).
+
+        Raises:
+            ValueError: The format cannot be inferred from the suffix.
+        """
+        if import_format is None:
+            if import_file_uri.endswith(".csv"):
+                import_format = "vertex_csv"
+            elif import_file_uri.endswith(".jsonl"):
+                is_gcs = import_file_uri.startswith("gs://")
+                import_format = "vertex_jsonl" if is_gcs else "local_jsonl"
+            else:
+                raise ValueError(
+                    f"cannot tell the import format of {import_file_uri!r}; pass import_format"
+                )
+        return cls(
+            uri=import_file_uri.rsplit("/", 1)[0],
+            import_file_uri=import_file_uri,
+            import_format=import_format,
+            images=0,
+            labels=(),
+            label_map=dict(label_map or {}),
+        )
 
 
 @attrs.frozen(kw_only=True)
