@@ -26,7 +26,9 @@ turns the real URL into its loopback URL (for posts built in a test), and
 :meth:`ImageHost.session` returns a ``requests.Session`` whose adapters route every origin
 registered with :meth:`~ImageHost.serve_url` to this server, so code that fetches the real
 URLs (the whole job, Beam) reaches the photos without a network. Pass it as
-``ImageDownloader(..., session=host.session(), allow_private_networks=True)``.
+``ImageDownloader(..., session=host.session(), allow_private_networks=True)``. For
+processes that need a picklable session factory, mount :class:`RouteAdapter` over any
+object with a ``rewrite(url)`` method.
 
 ``latency`` (seconds) is slept before every answer, to model a distant host; other
 loopback addresses (``host="127.0.0.2"`` ... ``"127.0.0.8"`` on Linux) model other hosts.
@@ -52,7 +54,7 @@ import attrs
 import requests
 from requests.adapters import HTTPAdapter
 
-__all__ = ["Fault", "ImageHost", "Route"]
+__all__ = ["Fault", "ImageHost", "Route", "RouteAdapter"]
 
 
 @attrs.frozen(kw_only=True)
@@ -267,7 +269,8 @@ class ImageHost:
     # -- real URLs ---------------------------------------------------------------------
 
     @staticmethod
-    def _mapped_path(url: str) -> str:
+    def mapped_path(url: str) -> str:
+        """The path under which :meth:`serve_url` serves a real URL (``/host/path?query``)."""
         parts = urlsplit(url)
         path = f"/{parts.netloc}{parts.path or '/'}"
         return f"{path}?{parts.query}" if parts.query else path
@@ -281,11 +284,11 @@ class ImageHost:
         parts = urlsplit(url)
         with self._lock:
             self._origins.add(f"{parts.scheme}://{parts.netloc}/")
-        return self.serve(self._mapped_path(url), body, **kwargs)
+        return self.serve(self.mapped_path(url), body, **kwargs)
 
     def rewrite(self, url: str) -> str:
         """The loopback URL that :meth:`serve_url` serves for a real URL."""
-        return self.url_for(self._mapped_path(url))
+        return self.url_for(self.mapped_path(url))
 
     def session(self) -> requests.Session:
         """A session that routes every :meth:`serve_url` origin to this server.
@@ -298,7 +301,7 @@ class ImageHost:
         with self._lock:
             origins = sorted(self._origins)
         for origin in origins:
-            session.mount(origin, _RouteAdapter(self))
+            session.mount(origin, RouteAdapter(self))
         return session
 
     # -- answering ---------------------------------------------------------------------
@@ -375,10 +378,15 @@ class ImageHost:
             handler.wfile.write(route.body)
 
 
-class _RouteAdapter(HTTPAdapter):
-    """Sends requests for a real origin to the loopback server, path prefixed by the host."""
+class RouteAdapter(HTTPAdapter):
+    """Sends requests for a real origin to the loopback server, path prefixed by the host.
 
-    def __init__(self, host: ImageHost) -> None:
+    Args:
+        host: Anything with ``rewrite(url) -> str`` (an :class:`ImageHost`, or a picklable
+            stand-in holding only its address, for Beam workers).
+    """
+
+    def __init__(self, host: Any) -> None:
         super().__init__()
         self._host = host
 
@@ -393,3 +401,8 @@ class _RouteAdapter(HTTPAdapter):
             # A relative redirect from the real origin stays on the real origin.
             response.headers["Location"] = urljoin(original, location)
         return response
+
+
+# Older names, kept for tests written against them.
+_RouteAdapter = RouteAdapter
+ImageHost._mapped_path = staticmethod(ImageHost.mapped_path)  # type: ignore[attr-defined]
