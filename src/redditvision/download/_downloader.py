@@ -27,6 +27,7 @@ from redditvision.download._verify import (
     VerifiedImage,
     is_placeholder_url,
     verify_image,
+    warm_up,
 )
 from redditvision.errors import ConfigError, DownloadError, UnsafeURLError
 from redditvision.manifest import MANIFEST_NAME, ImageManifest
@@ -313,6 +314,7 @@ class ImageDownloader:
             raise ConfigError("one ImageDownloader runs one fetch at a time")
         try:
             policy = resolve_retry(retry, self._retry)
+            warm_up()
             timeouts = (
                 (timeout, timeout)
                 if timeout is not None

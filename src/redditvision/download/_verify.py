@@ -20,7 +20,14 @@ from PIL import Image, UnidentifiedImageError
 from redditvision.download._limits import DownloadLimits
 from redditvision.errors import DownloadError
 
-__all__ = ["EXTENSIONS", "VerifiedImage", "is_placeholder_url", "sniff_format", "verify_image"]
+__all__ = [
+    "EXTENSIONS",
+    "VerifiedImage",
+    "is_placeholder_url",
+    "sniff_format",
+    "verify_image",
+    "warm_up",
+]
 
 EXTENSIONS: dict[str, str] = {
     "JPEG": "jpg",
@@ -162,6 +169,15 @@ def verify_image(path: Path, limits: DownloadLimits) -> VerifiedImage:
     ) as exc:
         raise DownloadError(f"{fmt} file is truncated or corrupt: {exc}") from exc
     return VerifiedImage(format=fmt, width=width, height=height, phash=phash)
+
+
+def warm_up() -> None:
+    """Compute one perceptual hash so that lazy imports happen before the workers start.
+
+    imagehash imports scipy on first use (about 0.3 s); done here, once, rather than by
+    every worker thread waiting on the import lock.
+    """
+    imagehash.phash(Image.new("L", (32, 32)))
 
 
 def _check_pixels(width: int, height: int, limits: DownloadLimits) -> None:
