@@ -10,8 +10,8 @@ to standard output as reStructuredText; the report folder to ``build/compare-bmw
 
 from __future__ import annotations
 
+import argparse
 import re
-import sys
 import time
 from pathlib import Path
 
@@ -126,4 +126,8 @@ def main(photos: Path, out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]))
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("photos", type=Path, help="the stanford-bmw folder of model folders")
+    parser.add_argument("out", type=Path, help="report folder to write")
+    args = parser.parse_args()
+    main(args.photos, args.out)
