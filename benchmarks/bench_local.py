@@ -7,6 +7,7 @@ models) with their chance levels, for docs/backends/local.rst.
 
 from __future__ import annotations
 
+import os
 import resource
 import sys
 import tempfile
@@ -53,6 +54,7 @@ def run() -> list[dict[str, Any]]:
     if not DATA.is_dir():
         return [_row("skipped", 0, "", f"{DATA} is absent")]
     rows: list[dict[str, Any]] = []
+    load_before = os.getloadavg()[0]
     series = label_folders(DATA, label_map=LabelMap.from_mapping(SERIES))
     models = label_folders(DATA)
     with tempfile.TemporaryDirectory() as tmp:
@@ -133,6 +135,14 @@ def run() -> list[dict[str, Any]]:
         ]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rows.append(_row("peak RSS", round(peak), "MiB", "whole benchmark process"))
+    rows.append(
+        _row(
+            "machine load (1 min average)",
+            f"{load_before:.1f} / {os.getloadavg()[0]:.1f}",
+            "",
+            "before / after; above 2 means other processes shared the 2 cores",
+        )
+    )
     return rows
 
 
