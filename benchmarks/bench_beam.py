@@ -90,8 +90,13 @@ def _beam(dump: Path, model: Path, out: Path, mode: str) -> tuple[float, int]:
 
     from redditvision.beam import PipelineConfig, build_pipeline
 
+    # One torch thread per worker: two workers share the two cores (see docs/beam.rst).
     config = PipelineConfig(
-        output=str(out), dumps=[str(dump)], model=str(model), allow_private_networks=True
+        output=str(out),
+        dumps=[str(dump)],
+        model=str(model),
+        allow_private_networks=True,
+        torch_threads=1,
     )
     options = PipelineOptions(
         ["--direct_num_workers", "2", "--direct_running_mode", mode, "--runner", "DirectRunner"]

@@ -338,6 +338,7 @@ def test_pipeline_fetches_each_url_once_classifies_each_picture_once_and_dead_le
     gallery_id, missing_index, missing_url = served["missing"]
     same_a, same_b = served["same"]
     repost_url = served["repost_url"]  # the matchers below are pickled: no server inside
+    served_posts = served["posts"]
     pipeline = BeamTestPipeline()
     outputs = build_pipeline(pipeline, config)
 
@@ -347,6 +348,13 @@ def test_pipeline_fetches_each_url_once_classifies_each_picture_once_and_dead_le
         by_url = {s.url: r for r in results for s in r.sources}
         assert by_url[same_a] is by_url[same_b]
         assert len(by_url[same_a].sources) == 2
+        # One worker fetched both: the downloader's duplicate names the real key it repeats.
+        original, duplicate = sorted(by_url[same_a].sources, key=lambda r: r.status.value != "ok")
+        assert (original.status, duplicate.status) == (RecordStatus.OK, RecordStatus.DUPLICATE)
+        assert duplicate.duplicate_of == original.key
+        assert original.key in (duplicate.reason or "")
+        keys = {f"{p.id}:{i}" for p in served_posts for i in range(len(p.media))}
+        assert {s.near_duplicate_group for r in results for s in r.sources} <= keys
         reposted = by_url[repost_url]
         assert sorted(s.post_id for s in reposted.sources) == ["16xb01r", "repost1"]
         assert sorted(s.subreddit for s in reposted.sources) == ["<TEST_SUBREDDIT>", "BMW"]

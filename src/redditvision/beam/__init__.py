@@ -43,6 +43,7 @@ from redditvision.beam.transforms import (  # noqa: E402
     WriteResults,
     cloud_vision_labeler,
     imagenet_labeler,
+    local_backend,
     vertex_backend,
 )
 
@@ -67,6 +68,7 @@ __all__ = [
     "cloud_vision_labeler",
     "dead_letter_to_row",
     "imagenet_labeler",
+    "local_backend",
     "result_to_row",
     "vertex_backend",
 ]

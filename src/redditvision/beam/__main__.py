@@ -81,6 +81,12 @@ def _parser() -> argparse.ArgumentParser:
     model.add_argument("--vertex-project", default=None)
     model.add_argument("--vertex-location", default=None)
     model.add_argument("--batch-size", type=int, default=32, help="pictures per prediction call")
+    model.add_argument(
+        "--torch-threads",
+        type=int,
+        default=None,
+        help="local model: torch threads per worker process (1 when processes share cores)",
+    )
     model.add_argument("--confidence-threshold", type=float, default=0.0)
     model.add_argument("--max-predictions", type=int, default=None)
     model.add_argument(
@@ -148,6 +154,7 @@ def parse_args(argv: Sequence[str]) -> tuple[PipelineConfig, PipelineOptions]:
         allow_private_networks=args.allow_private_networks,
         download_concurrency=args.download_concurrency,
         classify_batch=args.batch_size,
+        torch_threads=args.torch_threads,
         confidence_threshold=args.confidence_threshold,
         max_predictions=args.max_predictions,
     )

@@ -24,6 +24,7 @@ from redditvision.beam.transforms import (
     ReadSubmissions,
     WriteDeadLetters,
     WriteResults,
+    local_backend,
     vertex_backend,
 )
 from redditvision.models import TrainedModel
@@ -71,6 +72,8 @@ class PipelineConfig:
         download_concurrency: Downloader threads per worker (default 16).
         download_batch: Distinct URLs per downloader call (default 64).
         classify_batch: Most pictures per prediction call (default 32).
+        torch_threads: Local backend: torch threads per worker process (None: one per
+            core). Use 1 when several worker processes share a machine.
         confidence_threshold: Drop predictions below this (default 0.0).
         max_predictions: Keep at most this many predictions per picture (default all).
         session_factory: Picklable callable building the downloader's
@@ -98,6 +101,7 @@ class PipelineConfig:
     download_concurrency: int = 16
     download_batch: int = 64
     classify_batch: int = 32
+    torch_threads: int | None = None
     confidence_threshold: float = 0.0
     max_predictions: int | None = None
     session_factory: Callable[[], requests.Session] | None = None
@@ -119,7 +123,9 @@ class PipelineConfig:
 
         Returns:
             :attr:`backend_factory` when set; for ``backend="vertex"`` a partial of
-            :func:`~redditvision.beam.vertex_backend`; None for the local backend.
+            :func:`~redditvision.beam.vertex_backend`; for the local backend a partial of
+            :func:`~redditvision.beam.local_backend` when ``torch_threads`` is set, else
+            None (the Classifier's default local backend).
 
         Raises:
             ValueError: ``backend`` is neither ``"local"`` nor ``"vertex"``, or
@@ -128,7 +134,9 @@ class PipelineConfig:
         if self.backend_factory is not None:
             return self.backend_factory
         if self.backend == "local":
-            return None
+            if self.torch_threads is None:
+                return None
+            return functools.partial(local_backend, num_threads=self.torch_threads)
         if self.backend == "vertex":
             if self.vertex_project is None:
                 raise ValueError("backend 'vertex' needs vertex_project (--vertex-project)")
@@ -176,7 +184,7 @@ def build_pipeline(pipeline: Any, config: PipelineConfig) -> dict[str, Any]:
     letters = [read_dead, download_dead]
     if config.model is not None:
         model: TrainedModel | str = config.model
-        if config.backend != "local" or config.backend_factory is not None:
+        if config.backend != "local":
             model = TrainedModel(backend=config.backend, resource=config.model)
         results, classify_dead = results | "ClassifyImages" >> ClassifyImages(
             model,

@@ -73,6 +73,7 @@ __all__ = [
     "WriteResults",
     "cloud_vision_labeler",
     "imagenet_labeler",
+    "local_backend",
     "vertex_backend",
 ]
 
@@ -85,8 +86,9 @@ _MAIN = "main"
 
 
 METRICS_NAMESPACE = "redditvision"
-"""Namespace of the Beam counters: ``urls_fetched`` (downloader records, one per distinct
-URL), ``images_stored``, ``images_classified``, ``images_labeled``."""
+"""Namespace of the Beam metrics: counters ``urls_fetched`` (downloader records, one per
+distinct URL), ``images_stored``, ``images_classified``, ``images_labeled``, and the distribution
+``classify_batch_size``."""
 
 
 def _count(name: str, n: int = 1) -> None:
@@ -383,10 +385,45 @@ def _copy_to(local: Path, dest: str) -> None:
         shutil.copyfileobj(source, target, length=1 << 20)
 
 
+def _synthetic_id(task: MediaTask, url: str) -> str:
+    """The post id a URL is fetched under: ``{post_id}-{index}-{url digest}``.
+
+    It names the URL, so a manifest key never stands for two URLs, and it names the first
+    post that showed it, so :func:`_real_key` can map the downloader's keys back.
+    """
+    digest = hashlib.sha1(url.encode(), usedforsecurity=False).hexdigest()[:10]
+    return f"{task.post.id}-{task.index}-{digest}"
+
+
+def _real_key(synthetic_key: str) -> str | None:
+    """Map a ``"{synthetic id}:0"`` record key back to ``"{post_id}:{index}"``."""
+    synthetic, _, _ = synthetic_key.rpartition(":")
+    parts = synthetic.rsplit("-", 2)
+    return f"{parts[0]}:{parts[1]}" if len(parts) == 3 and parts[1].isdigit() else None
+
+
 def _with_provenance(record: ImageRecord, task: MediaTask) -> ImageRecord:
+    """Give a record fetched under a synthetic post id the post's own id and provenance.
+
+    ``duplicate_of``, ``near_duplicate_group`` and the reason that names them are mapped
+    back to real ``post_id:index`` keys.
+    """
     post = task.post
+    reason = record.reason
+    mapped: dict[str, str | None] = {}
+    for name in ("duplicate_of", "near_duplicate_group"):
+        value: str | None = getattr(record, name)
+        real = _real_key(value) if value is not None else None
+        mapped[name] = real if real is not None else value
+        if reason is not None and value is not None and real is not None:
+            reason = reason.replace(value, real).replace(
+                f"post {value.rpartition(':')[0]}", f"post {real.rpartition(':')[0]}"
+            )
     return attrs.evolve(
         record,
+        reason=reason,
+        duplicate_of=mapped["duplicate_of"],
+        near_duplicate_group=mapped["near_duplicate_group"],
         post_id=post.id,
         index=task.index,
         url=task.item.url,
@@ -448,9 +485,7 @@ class _DownloadFn(beam.DoFn):
             first = ordered[0]
             # One single-item post per distinct URL: the downloader fetches it once and
             # every post that showed it gets the same record (with its own provenance).
-            # The id names the URL too, so a manifest key never stands for two URLs.
-            digest = hashlib.sha1(url.encode(), usedforsecurity=False).hexdigest()[:10]
-            synthetic = f"{first.post.id}-{first.index}-{digest}"
+            synthetic = _synthetic_id(first, url)
             groups[synthetic] = ordered
             singles.append(attrs.evolve(first.post, id=synthetic, media=(first.item,)))
         seen: set[str] = set()
@@ -664,10 +699,12 @@ class _ClassifyFn(beam.DoFn):
     def setup(self) -> None:
         from redditvision.classify import Classifier
 
-        model: TrainedModel | str = self._model
+        model = self._model
         if isinstance(model, str):
+            model = TrainedModel(backend="local", resource=model)
+        if model.backend == "local" and "://" in model.resource:
             self._tmp = tempfile.mkdtemp(prefix="redditvision-model-")
-            model = _local_model_dir(model, self._tmp)
+            model = attrs.evolve(model, resource=_local_model_dir(model.resource, self._tmp))
         backend = self._backend_factory() if self._backend_factory is not None else None
         # Workers never deploy: N workers would each deploy (and undeploy on teardown).
         self._classifier = Classifier(model, backend=backend, deploy=False)
@@ -675,6 +712,7 @@ class _ClassifyFn(beam.DoFn):
 
     def process(self, batch: Sequence[ImageResult]) -> Iterator[Any]:
         assert self._classifier is not None  # set in setup
+        Metrics.distribution(METRICS_NAMESPACE, "classify_batch_size").update(len(batch))
         readable: list[tuple[ImageResult, bytes]] = []
         for result in batch:
             try:
@@ -736,6 +774,10 @@ class ClassifyImages(beam.PTransform[Any, Any]):
         backend_factory: Picklable callable building the prediction backend on a worker;
             None for the local backend.
         batch_size: Most pictures per prediction call (default 32, the Classifier's own).
+        min_batch_size: Fewest pictures per call unless a bundle ends first (default 8,
+            the local extractor's batch). ``BatchElements`` starts at this size and grows
+            by timing; from 1, the DirectRunner's small bundles gave batches of 1.8
+            pictures on average.
         confidence_threshold: Drop predictions below this (default 0.0, as Vertex AI).
         max_predictions: Keep at most this many per picture (default all).
 
@@ -749,10 +791,12 @@ class ClassifyImages(beam.PTransform[Any, Any]):
         *,
         backend_factory: Callable[[], PredictionBackend] | None = None,
         batch_size: int = 32,
+        min_batch_size: int = 8,
         confidence_threshold: float = 0.0,
         max_predictions: int | None = None,
     ) -> None:
         super().__init__()
+        self.min_batch_size = min_batch_size
         self.model: TrainedModel | str = (
             model if isinstance(model, TrainedModel) else os.fspath(model)
         )
@@ -766,7 +810,10 @@ class ClassifyImages(beam.PTransform[Any, Any]):
         out = (
             results
             | "BatchForModel"
-            >> beam.BatchElements(min_batch_size=1, max_batch_size=self.batch_size)
+            >> beam.BatchElements(
+                min_batch_size=min(self.min_batch_size, self.batch_size),
+                max_batch_size=self.batch_size,
+            )
             | "Predict"
             >> beam.ParDo(
                 _ClassifyFn(
@@ -988,6 +1035,30 @@ class WriteDeadLetters(beam.PTransform[Any, Any]):
             | "LettersToJson" >> beam.Map(lambda letter: _json_line(dead_letter_to_row(letter)))
             | "WriteLetters" >> beam.io.WriteToText(self.prefix, file_name_suffix=".jsonl")
         )
+
+
+def local_backend(*, num_threads: int | None = None) -> PredictionBackend:
+    """Build the local prediction backend on a worker, with a bound on torch's threads.
+
+    Use ``functools.partial(local_backend, num_threads=1)`` as :class:`ClassifyImages`'s
+    ``backend_factory`` when several worker processes share a machine (the DirectRunner's
+    ``multi_processing`` mode, Dataflow's one SDK process per vCPU): each process would
+    otherwise start one torch thread per core, and the oversubscribed cores slow prediction
+    down several times (see :doc:`/beam`).
+
+    Args:
+        num_threads: Threads for torch's CPU kernels per worker process; None for one per
+            core the process may use.
+
+    Returns:
+        A :class:`~redditvision.backends.local.LocalBackend` (needs ``[local]``).
+    """
+    from redditvision.backends.local import EfficientNetLite0Extractor, LocalBackend
+
+    backend: PredictionBackend = LocalBackend(
+        extractor=EfficientNetLite0Extractor(num_threads=num_threads)
+    )
+    return backend
 
 
 def vertex_backend(**kwargs: Any) -> PredictionBackend:
