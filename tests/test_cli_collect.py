@@ -26,6 +26,8 @@ def test_listing_to_json_lines_with_a_json_summary(reddit_data: Path, tmp_path: 
     assert summary["posts_seen"] == 100
     assert summary["posts_with_images"] == 64
     assert summary["images"] == 109
+    # The 50 direct i.redd.it links each carry their Reddit preview as a fallback item.
+    assert summary["fallback_previews"] == 50
     assert summary["skips"] == {"not_an_image_link": 5, "self_post": 6, "video": 25}
     lines = out.read_text(encoding="utf-8").splitlines()
     assert len(lines) == summary["posts_written"] == 64
@@ -33,7 +35,8 @@ def test_listing_to_json_lines_with_a_json_summary(reddit_data: Path, tmp_path: 
     assert {"id", "subreddit", "title", "permalink", "media", "skipped"} <= set(first)
     assert {"url", "kind"} <= set(first["media"][0])
     posts = [post_from_json(json.loads(line)) for line in lines]
-    assert sum(len(post.media) for post in posts) == 109
+    assert sum(len(post.media) for post in posts) == 109 + 50
+    assert sum(m.is_preview for post in posts for m in post.media) == 50
 
 
 def test_dump_to_stdout_with_the_summary_on_stderr(reddit_data: Path, tmp_path: Path) -> None:

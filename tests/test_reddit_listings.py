@@ -16,7 +16,8 @@ from redditvision.reddit import DumpFileSource, ListingFileSource, PostFilters
 # media_metadata status/e, is_self, is_video, url extension) with the default filters.
 EXPECTED: dict[str, dict[str, Any]] = {
     # r/popular hot: 50 i.redd.it images (one .gif), 14 galleries with 59 valid Image items,
-    # 24 hosted videos + 1 streamable, 6 self posts, 5 news links.
+    # 24 hosted videos + 1 streamable, 6 self posts, 5 news links. Each of the 50 direct
+    # links has a Reddit preview: 50 fallback previews (galleries get none).
     "TestSubmission.test_hide_multiple_in_batches.0.json": {
         "posts_seen": 100,
         "posts_filtered": {},
@@ -26,11 +27,13 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "animated": 1,
         "previews": 0,
         "gallery_items": 59,
+        "fallback_previews": 50,
         "skips": {"not_an_image_link": 5, "self_post": 6, "video": 25},
     },
     # A multireddit's top: 74 post_hint image + 5 old direct .jpg links, 18 imgur.com pages,
     # one 500px page and one flickr page through Reddit's preview, and one imgur.com page
-    # from 2014 with no preview at all.
+    # from 2014 with no preview at all. The 74 post_hint image links carry a fallback
+    # preview; the 5 old .jpg links have no preview.
     "TestMultiredditListings.test_top.0.json": {
         "posts_seen": 100,
         "posts_filtered": {},
@@ -40,6 +43,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "animated": 0,
         "previews": 20,
         "gallery_items": 0,
+        "fallback_previews": 74,
         "skips": {"image_host_page_no_preview": 1},
     },
     # r/askreddit top: all self posts; 6 are NSFW and filtered by default.
@@ -52,6 +56,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "animated": 0,
         "previews": 0,
         "gallery_items": 0,
+        "fallback_previews": 0,
         "skips": {"self_post": 94},
     },
     "TestSubreddit.test_submit_gallery.0.json": {
@@ -63,6 +68,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "animated": 1,
         "previews": 0,
         "gallery_items": 4,
+        "fallback_previews": 0,
         "skips": {},
     },
     "TestSubreddit.test_submit_gallery__selftext.0.json": {
@@ -74,6 +80,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "animated": 0,
         "previews": 0,
         "gallery_items": 0,
+        "fallback_previews": 0,
         "skips": {"gallery_item_unprocessed": 4},
     },
     "TestSubmission.test_crosspost.0.json": {
@@ -85,6 +92,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "animated": 0,
         "previews": 0,
         "gallery_items": 0,
+        "fallback_previews": 0,
         "skips": {"self_post": 1},
     },
     # The crosspost of a self post: its parent (in crosspost_parent_list) decides.
@@ -97,6 +105,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "animated": 0,
         "previews": 0,
         "gallery_items": 0,
+        "fallback_previews": 0,
         "skips": {"self_post": 1},
     },
 }
@@ -110,6 +119,7 @@ for _index, _animated in ((0, 0), (1, 0), (2, 1)):
         "animated": _animated,
         "previews": 0,
         "gallery_items": 0,
+        "fallback_previews": 1,
         "skips": {},
     }
 
@@ -127,7 +137,15 @@ def test_listing_counts_match_the_json(reddit_data: Path, name: str) -> None:
     assert counts.pop("errors") == []
     assert counts == EXPECTED[name]
     assert len(posts) == counts["posts_with_images"]
-    assert sum(len(post.media) for post in posts) == counts["images"]
+    # Each direct link with a Reddit preview carries that preview as a fallback item.
+    assert sum(len(post.media) for post in posts) == (
+        counts["images"] + counts["fallback_previews"]
+    )
+    assert sum(m.is_preview for p in posts for m in p.media) == (
+        counts["previews"] + counts["fallback_previews"]
+    )
+    for post in posts:
+        assert len({m.url for m in post.media}) == len(post.media)
 
 
 def test_gallery_items_keep_order_captions_and_animation(reddit_data: Path) -> None:
@@ -160,6 +178,11 @@ def test_direct_image_submissions_resolve_to_their_i_redd_it_files(reddit_data: 
     assert [p.media[0].url.rsplit(".", 1)[1] for p in posts] == ["png", "jpg", "gif"]
     assert all(p.media[0].url.startswith("https://i.redd.it/") for p in posts)
     assert not any(p.media[0].is_preview for p in posts)
+    # Reddit's preview of each follows as the fallback for a deleted original.
+    assert [len(p.media) for p in posts] == [2, 2, 2]
+    assert all(p.media[1].is_preview for p in posts)
+    assert all(p.media[1].url.startswith("https://preview.redd.it/") for p in posts)
+    assert all(p.media[1].width == p.media[0].width for p in posts)
 
 
 def test_nsfw_posts_come_back_when_included(reddit_data: Path) -> None:

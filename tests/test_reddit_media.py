@@ -180,6 +180,81 @@ def test_preview_url_with_escaped_ampersands_is_decoded_and_marked_as_preview() 
     )
 
 
+def _preview(url: str, width: int = 1024, height: int = 768) -> dict[str, Any]:
+    return {"images": [{"source": {"url": url, "width": width, "height": height}}]}
+
+
+def test_direct_link_with_a_preview_keeps_the_preview_as_a_fallback_after_it() -> None:
+    data = {
+        "id": "d1",
+        "url": "https://i.imgur.com/AbC123.gifv",
+        "post_hint": "image",
+        "preview": _preview("https://preview.redd.it/AbC123.gif?format=png8&amp;s=f", 480, 270),
+    }
+    media, skipped = resolve_media(data)
+    assert skipped == ()
+    assert media == (
+        MediaItem(
+            url="https://i.imgur.com/AbC123.gif", kind=MediaKind.ANIMATED, width=480, height=270
+        ),
+        MediaItem(
+            url="https://preview.redd.it/AbC123.gif?format=png8&s=f",
+            width=480,
+            height=270,
+            is_preview=True,
+        ),
+    )
+
+
+def test_crossposted_direct_link_takes_the_parents_preview_as_fallback() -> None:
+    parent = {
+        "id": "par1",
+        "url": "https://i.redd.it/par1.jpg",
+        "preview": _preview("https://preview.redd.it/par1.jpg?auto=webp&amp;s=1"),
+    }
+    crosspost = {
+        "id": "xp3",
+        "url": "/r/pics/comments/par1/",
+        "crosspost_parent": "t3_par1",
+        "crosspost_parent_list": [parent],
+        "preview": _preview("https://preview.redd.it/other.jpg"),
+    }
+    media, _ = resolve_media(crosspost)
+    assert [(m.url, m.is_preview, m.from_crosspost) for m in media] == [
+        ("https://i.redd.it/par1.jpg", False, True),
+        ("https://preview.redd.it/par1.jpg?auto=webp&s=1", True, True),
+    ]
+
+
+def test_gallery_gets_no_fallback_preview_and_never_repeats_a_url() -> None:
+    data = _gallery(
+        {"a": _entry("a"), "b": _entry("b")},
+        ["a", "b", "a"],
+        preview=_preview("https://preview.redd.it/gal1.jpg"),
+    )
+    media, skipped = resolve_media(data)
+    assert [(m.media_id, m.is_preview) for m in media] == [("a", False), ("b", False)]
+    assert [(s.url, s.reason) for s in skipped] == [
+        ("https://preview.redd.it/a.jpg?width=640&s=a", "duplicate_url")
+    ]
+
+
+def test_preview_with_the_links_own_url_is_not_added_twice() -> None:
+    url = "https://i.redd.it/same.png"
+    media, _ = resolve_media({"id": "s2", "url": url, "preview": _preview(url)})
+    assert [(m.url, m.is_preview) for m in media] == [(url, False)]
+
+
+def test_fallback_previews_are_counted_apart_from_images() -> None:
+    stats = CollectStats()
+    direct = {"id": "f1", "url": "https://i.redd.it/f1.jpg", "preview": _preview("https://p/f1")}
+    page = {"id": "f2", "url": "https://imgur.com/f2", "preview": _preview("https://p/f2")}
+    for data in (direct, page):
+        assert collect_submission(data, stats=stats) is not None
+    assert (stats.images, stats.previews, stats.fallback_previews) == (2, 1, 1)
+    assert stats.posts_with_images == 2
+
+
 @pytest.mark.parametrize(
     ("url", "expected", "kind"),
     [
@@ -258,7 +333,8 @@ def test_min_size_and_allowed_domains_move_media_to_skipped(tmp_path: Path) -> N
     )
     posts = list(source.submissions())
     assert [p.skipped[-1].reason for p in posts] == ["too_small", "domain_not_allowed"]
-    assert source.stats.skips == {"too_small": 1, "domain_not_allowed": 1}
+    # The small image's fallback preview has the same 100x80 size: dropped as well.
+    assert source.stats.skips == {"too_small": 2, "domain_not_allowed": 1}
     assert source.stats.posts_with_images == 0
 
 

@@ -240,6 +240,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
         "animated",
         "previews",
         "gallery_items",
+        "fallback_previews",
     ):
         table.add_row(key.replace("_", " "), str(summary[key]))
     for reason, count in summary["posts_filtered"].items():

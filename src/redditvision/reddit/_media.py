@@ -102,6 +102,9 @@ class SkipReason(enum.StrEnum):
     """Known width or height below :class:`~redditvision.reddit.PostFilters` minimums."""
     DOMAIN_NOT_ALLOWED = "domain_not_allowed"
     """The media URL's host is not in :attr:`PostFilters.allowed_domains`."""
+    DUPLICATE_URL = "duplicate_url"
+    """An item whose URL an earlier item of the same submission already has (a gallery
+    listing one ``media_id`` twice); a submission's items never repeat a URL."""
 
 
 def resolve_media(data: Mapping[str, Any]) -> MediaResult:
@@ -122,13 +125,22 @@ def resolve_media(data: Mapping[str, Any]) -> MediaResult:
        (case-insensitive; the query string and a trailing ``?`` are ignored) on any host.
        ``.gif`` is animated. Imgur ``.gifv`` is an HTML page around an MP4; the same
        image is served as ``.gif`` at the same path, so ``.gifv`` becomes ``.gif`` with
-       kind animated. Width/height come from Reddit's preview when present.
+       kind animated. Width/height come from Reddit's preview when present. When the
+       submission has a preview (``preview.images[0].source.url``), it follows the link
+       as a second item marked ``is_preview`` (kind image, the preview's width/height):
+       a **fallback** the downloader fetches only when the link itself gives no image
+       (an imgur ``removed.png`` placeholder, a 404), else records as skipped. A crosspost
+       takes the parent's preview. Galleries get no fallback item.
     5. **Videos** (``is_video``, ``post_hint`` ``hosted:video``/``rich:video``, v.redd.it,
        YouTube, streamable, ``.mp4``...) are skipped (``video``).
-    6. **Preview fallback**: when the link is not a direct image but Reddit classed it as
-       one (``post_hint: image``) or it is a page on an image host (imgur.com, flickr,
-       500px...), Reddit's preview ``source`` rendition is used, marked ``is_preview``.
+    6. **Preview instead of a page**: when the link is not a direct image but Reddit
+       classed it as one (``post_hint: image``) or it is a page on an image host
+       (imgur.com, flickr, 500px...), Reddit's preview ``source`` rendition is the only
+       item, marked ``is_preview`` (then it is the post's image, always fetched).
     7. Anything else is a link to a web page, skipped as ``not_an_image_link``.
+
+    No two items of one submission share a URL: a later repeat is skipped as
+    ``duplicate_url``, and a preview whose URL is the link's own is not added.
 
     HTML-escaped ``&amp;`` in URLs (the API without ``raw_json=1``, and most dumps) is
     decoded. Missing or mistyped fields never raise.
@@ -137,10 +149,24 @@ def resolve_media(data: Mapping[str, Any]) -> MediaResult:
         data: The submission's fields, as in the API's ``t3`` ``data`` object.
 
     Returns:
-        ``(media, skipped)``: the image files in order, and what was not used, each with
-        a :class:`SkipReason` value.
+        ``(media, skipped)``: the image files in order (a fallback preview last), and what
+        was not used, each with a :class:`SkipReason` value.
     """
-    return _resolve(data, from_crosspost=False, depth=0)
+    media, skipped = _resolve(data, from_crosspost=False, depth=0)
+    seen: set[str] = set()
+    unique: list[MediaItem] = []
+    repeats: list[SkippedMedia] = []
+    for index, item in enumerate(media):
+        if item.url in seen:
+            repeats.append(
+                _skip(item.url, SkipReason.DUPLICATE_URL, f"item {index} repeats an earlier URL")
+            )
+        else:
+            seen.add(item.url)
+            unique.append(item)
+    if not repeats:
+        return media, skipped
+    return tuple(unique), skipped + tuple(repeats)
 
 
 def _resolve(data: Mapping[str, Any], *, from_crosspost: bool, depth: int) -> MediaResult:
@@ -192,7 +218,10 @@ def _resolve_link(data: Mapping[str, Any], *, from_crosspost: bool) -> MediaResu
         item = MediaItem(
             url=url, kind=kind, width=width, height=height, from_crosspost=from_crosspost
         )
-        return (item,), ()
+        fallback = _preview_item(data, from_crosspost=from_crosspost)
+        if fallback is None or fallback.url == url:
+            return (item,), ()
+        return (item, fallback), ()
 
     post_hint = _text(data.get("post_hint")) or ""
     if (
@@ -204,18 +233,9 @@ def _resolve_link(data: Mapping[str, Any], *, from_crosspost: bool) -> MediaResu
         return (), (_skip(url, SkipReason.VIDEO, post_hint or host or None),)
 
     if post_hint == "image" or _domain_in(host, IMAGE_HOST_PAGE_DOMAINS):
-        preview = _preview_source(data)
-        if preview is not None:
-            preview_url, width, height = preview
-            item = MediaItem(
-                url=preview_url,
-                kind=MediaKind.IMAGE,
-                width=width,
-                height=height,
-                is_preview=True,
-                from_crosspost=from_crosspost,
-            )
-            return (item,), ()
+        preview_item = _preview_item(data, from_crosspost=from_crosspost)
+        if preview_item is not None:
+            return (preview_item,), ()
         return (), (
             _skip(url, SkipReason.IMAGE_HOST_PAGE_NO_PREVIEW, f"{host} page, no Reddit preview"),
         )
@@ -343,7 +363,8 @@ def _preview_size(data: Mapping[str, Any]) -> tuple[int | None, int | None]:
     return _int(source.get("width")), _int(source.get("height"))
 
 
-def _preview_source(data: Mapping[str, Any]) -> tuple[str, int | None, int | None] | None:
+def _preview_item(data: Mapping[str, Any], *, from_crosspost: bool) -> MediaItem | None:
+    """Reddit's preview ``source`` rendition as an ``is_preview`` item, or None."""
     source = _preview_image(data)
     raw = _text(source.get("url")) if source is not None else None
     if source is None or raw is None:
@@ -351,7 +372,14 @@ def _preview_source(data: Mapping[str, Any]) -> tuple[str, int | None, int | Non
     url = _clean_url(raw)
     if _split(url) is None:
         return None
-    return url, _int(source.get("width")), _int(source.get("height"))
+    return MediaItem(
+        url=url,
+        kind=MediaKind.IMAGE,
+        width=_int(source.get("width")),
+        height=_int(source.get("height")),
+        is_preview=True,
+        from_crosspost=from_crosspost,
+    )
 
 
 def _clean_url(url: str) -> str:

@@ -199,10 +199,16 @@ class CollectStats:
         posts_with_images: Kept submissions with at least one media item.
         posts_without_images: Kept submissions with none (not yielded when
             ``require_images``).
-        images: Media items in kept submissions (stills and animations).
+        images: Images of kept submissions: the media items a download fetches in the
+            normal case (stills and animations). A fallback preview (an ``is_preview``
+            item after the post's own image) is not one of them.
         animated: Of those, animated ones.
-        previews: Of those, Reddit preview fallbacks.
+        previews: Of those, Reddit previews used in place of an image-host page (the
+            post's only item, always fetched).
         gallery_items: Of those, gallery items.
+        fallback_previews: Fallback preview items behind a post's own image, fetched
+            only when none of the post's images ends ok; not counted in ``images``.
+            ``images + fallback_previews`` is the number of media items yielded.
         skips: Skipped media of kept submissions, by :class:`SkipReason` value.
         errors: Input problems that did not stop the run (``"file:line: message"``).
     """
@@ -215,6 +221,7 @@ class CollectStats:
     animated: int = 0
     previews: int = 0
     gallery_items: int = 0
+    fallback_previews: int = 0
     skips: dict[str, int] = attrs.field(factory=dict)
     errors: list[str] = attrs.field(factory=list)
 
@@ -262,7 +269,11 @@ class _Collector:
             self.stats.posts_without_images += 1
             return None if self.filters.require_images else post
         self.stats.posts_with_images += 1
+        has_own_image = any(not item.is_preview for item in post.media)
         for item in post.media:
+            if item.is_preview and has_own_image:
+                self.stats.fallback_previews += 1
+                continue
             self.stats.images += 1
             self.stats.animated += item.kind is MediaKind.ANIMATED
             self.stats.previews += item.is_preview
