@@ -290,7 +290,15 @@ def served(reddit_data: Path, bmw_photos: Path, tmp_path: Path) -> Iterator[dict
     (folder / "repost.json").write_text(json.dumps(document), encoding="utf-8")
 
     posts = list(ListingFileSource(sorted(folder.glob("*.json"))).submissions())
-    items = [(post, index, item) for post in posts for index, item in enumerate(post.media)]
+    # The three image submissions and the repost also carry Reddit's preview as a fallback
+    # item: DownloadImages leaves those out.
+    items = [
+        (post, index, item)
+        for post in posts
+        for index, item in enumerate(post.media)
+        if not item.is_preview
+    ]
+    assert sum(len(post.media) for post in posts) == len(items) + 4
     urls = sorted({item.url for _, _, item in items})
     assert len(posts) == 5 and len(items) == 8 and len(urls) == 7
     photos = sorted((bmw_photos / "BMW Z4 Convertible 2012").iterdir())

@@ -373,7 +373,13 @@ class ResolveMedia(beam.PTransform[Any, Any]):
 
 
 def _media_tasks(post: ImagePost) -> Iterator[tuple[str, MediaTask]]:
+    # A fallback preview (an is_preview item after the post's own images) is left out: the
+    # downloader's per-post fallback needs the outcome of the post's other items, which a
+    # fetch grouped by URL does not have.
+    own_images = any(not item.is_preview for item in post.media)
     for index, item in enumerate(post.media):
+        if item.is_preview and own_images:
+            continue
         yield item.url, MediaTask(post=post, index=index)
 
 
@@ -549,7 +555,9 @@ class DownloadImages(beam.PTransform[Any, Any]):
     size and pixel caps, format sniffing, retries. Verified files are copied to
     ``output_dir`` under the downloader's content-addressed names, with
     :class:`apache_beam.io.filesystems.FileSystems`, so ``output_dir`` may be a local folder
-    or ``gs://bucket/prefix``.
+    or ``gs://bucket/prefix``. A post's fallback preview (an ``is_preview`` item after its
+    own images, see :func:`~redditvision.reddit.resolve_media`) is not fetched here, even
+    when the post's own image is gone: that fallback is the single-process downloader's.
 
     Args:
         output_dir: Folder or ``gs://`` prefix for the image files.
