@@ -65,8 +65,9 @@ class MediaItem:
             None when the submission is not a gallery.
         media_id: The gallery ``media_id`` (key of ``media_metadata``), or None.
         caption: The gallery item's caption, or None.
-        is_preview: True when this is Reddit's preview rendition, used only as a fallback
-            when the original link is not an image host.
+        is_preview: True when this is Reddit's preview rendition: either the post's only
+            item (its link is an image-host page), or a fallback after the post's own
+            image, fetched only when that image is gone (deleted, placeholder).
         from_crosspost: True when the media came from ``crosspost_parent_list``.
     """
 
