@@ -270,7 +270,9 @@ def served(reddit_data: Path, bmw_photos: Path, tmp_path: Path) -> Iterator[dict
     Besides the three image submissions and the gallery, a repost listing (a copy of the
     first image submission under another id and subreddit, same URL) makes a URL
     duplicate; two gallery items are served the same photo (same bytes, other URLs); one
-    gallery item answers 404.
+    gallery item answers 404. The GIF submission's original answers 404 too, so its
+    Reddit preview (a fallback item) is fetched; the other posts' previews are not served
+    and must never be asked for.
     """
     listings = reddit_data / "listings"
     folder = tmp_path / "listings"
@@ -291,7 +293,7 @@ def served(reddit_data: Path, bmw_photos: Path, tmp_path: Path) -> Iterator[dict
 
     posts = list(ListingFileSource(sorted(folder.glob("*.json"))).submissions())
     # The three image submissions and the repost also carry Reddit's preview as a fallback
-    # item: DownloadImages leaves those out.
+    # item, fetched only when the post's own image fails.
     items = [
         (post, index, item)
         for post in posts
@@ -305,18 +307,28 @@ def served(reddit_data: Path, bmw_photos: Path, tmp_path: Path) -> Iterator[dict
     gallery = next(post for post in posts if post.id == "huw6vs")
     missing = gallery.media[3].url
     same_a, same_b = gallery.media[0].url, gallery.media[1].url
+    gif = next(post for post in posts if post.id == "16xb0aa")
+    (gif_original, gif_preview) = (gif.media[0].url, gif.media[1].url)
+    assert gif.media[1].is_preview and not gif.media[0].is_preview
+    previews = [i.url for p in posts for i in p.media if i.is_preview and i.url != gif_preview]
+    assert len(previews) == 3
     with ImageHost() as host:
-        photo_for: dict[str, Path] = {}
-        for number, url in enumerate(u for u in urls if u != missing):
-            photo_for[url] = photos[0] if url in (same_a, same_b) else photos[number + 1]
-            host.serve_url(url, photo_for[url].read_bytes())
-        host.serve_url(missing, b"gone", status=404, content_type="text/plain")
+        served_urls = [u for u in urls if u not in (missing, gif_original)] + [gif_preview]
+        for number, url in enumerate(served_urls):
+            photo = photos[0] if url in (same_a, same_b) else photos[number + 1]
+            host.serve_url(url, photo.read_bytes())
+        for url in (missing, gif_original):
+            host.serve_url(url, b"gone", status=404, content_type="text/plain")
+        for url in previews:  # registers the origin; a hit here would be a wrong fetch
+            host.serve_url(url, b"not a fallback", status=410, content_type="text/plain")
         yield {
             "host": host,
             "folder": folder,
             "posts": posts,
             "session": LoopbackRoutes(host.base_url, tuple(sorted(host._origins))),
             "missing": (gallery.id, 3, missing),
+            "gif": (gif.id, gif_original, gif_preview),
+            "previews": previews,
             "same": (same_a, same_b),
             "repost_url": original["url"],
         }
@@ -340,6 +352,7 @@ def test_pipeline_fetches_each_url_once_classifies_each_picture_once_and_dead_le
         listings=[str(served["folder"] / "*.json"), str(served["folder"] / SUBMIT_IMAGES[2])],
         model=str(tiny_model),
         generic_labels="imagenet",
+        torch_threads=1,  # builds the model and labeler with the workers' factories
         allow_private_networks=True,
         session_factory=served["session"],
     )
@@ -347,13 +360,17 @@ def test_pipeline_fetches_each_url_once_classifies_each_picture_once_and_dead_le
     same_a, same_b = served["same"]
     repost_url = served["repost_url"]  # the matchers below are pickled: no server inside
     served_posts = served["posts"]
+    gif_id, gif_original, gif_preview = served["gif"]
     pipeline = BeamTestPipeline()
     outputs = build_pipeline(pipeline, config)
 
     def check_results(results: list[ImageResult]) -> None:
-        # 7 distinct URLs, one 404, two serving the same bytes: 5 distinct pictures.
+        # 7 distinct URLs of the posts' own images, two 404, two serving the same bytes,
+        # and the GIF post's preview fallback: 5 distinct pictures.
         assert len(results) == 5, results
         by_url = {s.url: r for r in results for s in r.sources}
+        assert gif_original not in by_url
+        assert [(s.post_id, s.index) for s in by_url[gif_preview].sources] == [(gif_id, 1)]
         assert by_url[same_a] is by_url[same_b]
         assert len(by_url[same_a].sources) == 2
         # One worker fetched both: the downloader's duplicate names the real key it repeats.
@@ -378,15 +395,22 @@ def test_pipeline_fetches_each_url_once_classifies_each_picture_once_and_dead_le
     assert_that(outputs["results"], check_results, label="results")
     assert_that(
         outputs["dead_letter"],
-        _letters_matching([("download", f"{gallery_id}:{missing_index}", "failed")]),
+        _letters_matching(
+            [
+                ("download", f"{gallery_id}:{missing_index}", "failed"),
+                ("download", f"{gif_id}:0", "failed"),
+            ]
+        ),
         label="dead",
     )
     result = pipeline.run()
     result.wait_until_finish()
 
     assert host.hits(ImageHost._mapped_path(repost_url)) == 1
-    assert _counter(result, "urls_fetched") == 7
-    assert _counter(result, "images_stored") == 7  # 8 items, less the 404
+    assert host.hits(ImageHost._mapped_path(gif_preview)) == 1
+    assert [host.hits(ImageHost._mapped_path(url)) for url in served["previews"]] == [0, 0, 0]
+    assert _counter(result, "urls_fetched") == 8  # 7 own URLs and one preview fallback
+    assert _counter(result, "images_stored") == 7  # 8 own items, less two 404, plus the preview
     assert _counter(result, "images_classified") == 5
     assert _counter(result, "images_labeled") == 5
     rows = [
@@ -400,10 +424,13 @@ def test_pipeline_fetches_each_url_once_classifies_each_picture_once_and_dead_le
         for shard in sorted(out.glob("dead_letter-*.jsonl"))
         for line in shard.read_text(encoding="utf-8").splitlines()
     ]
-    assert [(d["step"], d["key"], d["detail"]) for d in letters] == [
-        ("download", f"{gallery_id}:{missing_index}", missing_url)
-    ]
-    assert "404" in letters[0]["reason"]
+    assert sorted((d["step"], d["key"], d["detail"]) for d in letters) == sorted(
+        [
+            ("download", f"{gallery_id}:{missing_index}", missing_url),
+            ("download", f"{gif_id}:0", gif_original),
+        ]
+    )
+    assert all("404" in letter["reason"] for letter in letters)
 
 
 def test_entry_point_runs_the_job_without_a_model(

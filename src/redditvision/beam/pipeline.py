@@ -24,6 +24,7 @@ from redditvision.beam.transforms import (
     ReadSubmissions,
     WriteDeadLetters,
     WriteResults,
+    imagenet_labeler,
     local_backend,
     vertex_backend,
 )
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 
     from redditvision.classify import PredictionBackend
     from redditvision.reddit import PostFilters
+    from redditvision.vision import GenericLabeler
 
 require_beam()
 
@@ -72,8 +74,8 @@ class PipelineConfig:
         download_concurrency: Downloader threads per worker (default 16).
         download_batch: Distinct URLs per downloader call (default 64).
         classify_batch: Most pictures per prediction call (default 32).
-        torch_threads: Local backend: torch threads per worker process (None: one per
-            core). Use 1 when several worker processes share a machine.
+        torch_threads: Local model and ImageNet labeler: torch threads per worker process
+            (None: one per core). Use 1 when several worker processes share a machine.
         confidence_threshold: Drop predictions below this (default 0.0).
         max_predictions: Keep at most this many predictions per picture (default all).
         session_factory: Picklable callable building the downloader's
@@ -195,7 +197,10 @@ def build_pipeline(pipeline: Any, config: PipelineConfig) -> dict[str, Any]:
         )
         letters.append(classify_dead)
     if config.generic_labels is not None:
-        results, label_dead = results | "GenericLabels" >> GenericLabels(config.generic_labels)
+        labeler: str | Callable[[], GenericLabeler] = config.generic_labels
+        if labeler == "imagenet" and config.torch_threads is not None:
+            labeler = functools.partial(imagenet_labeler, num_threads=config.torch_threads)
+        results, label_dead = results | "GenericLabels" >> GenericLabels(labeler)
         letters.append(label_dead)
     dead_letter = tuple(letters) | "AllDeadLetters" >> beam.Flatten()
     _ = results | "WriteResults" >> WriteResults(

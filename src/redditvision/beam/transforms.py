@@ -317,13 +317,11 @@ class _ResolveFn(beam.DoFn):
 
     def process(self, data: Mapping[str, Any]) -> Iterator[Any]:
         # The collect step's own converter and filters (the same code every source runs).
-        from redditvision.reddit import CollectStats, PostFilters
-        from redditvision.reddit._posts import _Collector
+        from redditvision.reddit import CollectStats, collect_submission
 
         stats = CollectStats()
-        collector = _Collector(self._filters or PostFilters(), stats)
         where = str(data.get("id") or data.get("name") or "?") if isinstance(data, Mapping) else "?"
-        post = collector.take(data, where)
+        post = collect_submission(data, filters=self._filters, stats=stats, where=where)
         for text in stats.errors:
             yield pvalue.TaggedOutput(
                 DEAD_LETTER,
@@ -372,15 +370,37 @@ class ResolveMedia(beam.PTransform[Any, Any]):
 # --------------------------------------------------------------------------- download
 
 
-def _media_tasks(post: ImagePost) -> Iterator[tuple[str, MediaTask]]:
-    # A fallback preview (an is_preview item after the post's own images) is left out: the
-    # downloader's per-post fallback needs the outcome of the post's other items, which a
-    # fetch grouped by URL does not have.
-    own_images = any(not item.is_preview for item in post.media)
+PREVIEWS = "previews"
+_OUTCOME = "outcome"
+
+
+def _split_media(post: ImagePost) -> Iterator[Any]:
+    """Key a post's own images by URL; set its preview fallbacks aside by post id.
+
+    Preview items (``MediaItem.is_preview``) are the downloader's per-post fallbacks,
+    fetched only when none of the post's own images ended ok; they wait on the outcome of
+    the first pass (see :func:`_fallback_tasks`).
+    """
+    previews = False
     for index, item in enumerate(post.media):
-        if item.is_preview and own_images:
-            continue
-        yield item.url, MediaTask(post=post, index=index)
+        if item.is_preview:
+            previews = True
+        else:
+            yield item.url, MediaTask(post=post, index=index)
+    if previews:
+        yield pvalue.TaggedOutput(PREVIEWS, (post.id, post))
+
+
+def _fallback_tasks(element: tuple[str, Mapping[str, Iterable[Any]]]) -> Iterator[Any]:
+    """Yield the preview tasks of a post none of whose own images ended ok."""
+    _, joined = element
+    posts = list(joined["post"])
+    if not posts or any(joined["outcome"]):
+        return
+    post: ImagePost = posts[0]  # the same submission read twice is one post
+    for index, item in enumerate(post.media):
+        if item.is_preview:
+            yield item.url, MediaTask(post=post, index=index)
 
 
 def _copy_to(local: Path, dest: str) -> None:
@@ -508,6 +528,9 @@ class _DownloadFn(beam.DoFn):
 
     def _emit(self, record: ImageRecord, tasks: list[MediaTask]) -> Iterator[Any]:
         usable = record.status in (RecordStatus.OK, RecordStatus.DUPLICATE)
+        usable = usable and record.path is not None and record.sha256 is not None
+        for task in tasks:
+            yield pvalue.TaggedOutput(_OUTCOME, (task.post.id, usable))
         if not usable or record.path is None or record.sha256 is None:
             reason = record.reason or record.status.value
             for task in tasks:
@@ -548,7 +571,10 @@ class DownloadImages(beam.PTransform[Any, Any]):
     """Fetch every post's images once per distinct URL, verified, onto a Beam filesystem.
 
     The media items of all posts are grouped by URL (``GroupByKey``), so a picture posted
-    or crossposted in many subreddits is fetched once; batches of distinct URLs
+    or crossposted in many subreddits is fetched once. Reddit preview items
+    (``MediaItem.is_preview``) keep the downloader's fallback rule: a second pass fetches
+    them (grouped by URL too) only for posts none of whose own images ended ok, found by
+    joining the first pass's outcomes by post id (``CoGroupByKey``); batches of distinct URLs
     (``BatchElements``, up to ``batch_size``) go to one
     :class:`~redditvision.download.ImageDownloader` per worker (built in ``setup`` over a
     worker-local temporary folder, closed in ``teardown``), with all its checks: SSRF guard,
@@ -598,14 +624,13 @@ class DownloadImages(beam.PTransform[Any, Any]):
         self.allow_private_networks = allow_private_networks
         self.batch_size = batch_size
 
-    def expand(self, posts: Any) -> tuple[Any, Any]:
-        """Return ``(images, dead_letter)`` for a PCollection of posts."""
-        out = (
-            posts
-            | "MediaByUrl" >> beam.FlatMap(_media_tasks)
-            | "GroupByUrl" >> beam.GroupByKey()
-            | "BatchUrls" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.batch_size)
-            | "Fetch"
+    def _fetch(self, tasks: Any, name: str) -> Any:
+        return (
+            tasks
+            | f"GroupByUrl{name}" >> beam.GroupByKey()
+            | f"BatchUrls{name}"
+            >> beam.BatchElements(min_batch_size=1, max_batch_size=self.batch_size)
+            | f"Fetch{name}"
             >> beam.ParDo(
                 _DownloadFn(
                     self.output_dir,
@@ -615,9 +640,24 @@ class DownloadImages(beam.PTransform[Any, Any]):
                     allow_private_networks=self.allow_private_networks,
                     session_factory=self.session_factory,
                 )
-            ).with_outputs(DEAD_LETTER, main=_MAIN)
+            ).with_outputs(DEAD_LETTER, _OUTCOME, main=_MAIN)
         )
-        return out[_MAIN], out[DEAD_LETTER]
+
+    def expand(self, posts: Any) -> tuple[Any, Any]:
+        """Return ``(images, dead_letter)`` for a PCollection of posts."""
+        split = posts | "SplitMedia" >> beam.FlatMap(_split_media).with_outputs(
+            PREVIEWS, main=_MAIN
+        )
+        first = self._fetch(split[_MAIN], "")
+        fallbacks = (
+            {"post": split[PREVIEWS], "outcome": first[_OUTCOME]}
+            | "JoinOutcomes" >> beam.CoGroupByKey()
+            | "PreviewFallbacks" >> beam.FlatMap(_fallback_tasks)
+        )
+        second = self._fetch(fallbacks, "Previews")
+        images = (first[_MAIN], second[_MAIN]) | "AllImages" >> beam.Flatten()
+        dead = (first[DEAD_LETTER], second[DEAD_LETTER]) | "DownloadDeadLetters" >> beam.Flatten()
+        return images, dead
 
 
 # --------------------------------------------------------------------------- dedup
@@ -841,15 +881,21 @@ CLOUD_VISION_BATCH = 16
 """Images per Cloud Vision ``batch_annotate_images`` request (the API's limit)."""
 
 
-def imagenet_labeler() -> GenericLabeler:
+def imagenet_labeler(*, num_threads: int | None = None) -> GenericLabeler:
     """Build the offline ImageNet labeler of the local backend (needs ``[local]``).
+
+    Args:
+        num_threads: Torch threads per worker process (see :func:`local_backend`); None
+            for one per core.
 
     Returns:
         A :class:`~redditvision.backends.local.ImageNetLabeler`.
     """
-    from redditvision.backends.local import ImageNetLabeler
+    from redditvision.backends.local import EfficientNetLite0Extractor, ImageNetLabeler
 
-    labeler: GenericLabeler = ImageNetLabeler()
+    labeler: GenericLabeler = ImageNetLabeler(
+        extractor=EfficientNetLite0Extractor(num_threads=num_threads)
+    )
     return labeler
 
 
@@ -960,7 +1006,9 @@ class GenericLabels(beam.PTransform[Any, Any]):
         out = (
             results
             | "BatchForLabeler"
-            >> beam.BatchElements(min_batch_size=1, max_batch_size=CLOUD_VISION_BATCH)
+            >> beam.BatchElements(
+                min_batch_size=CLOUD_VISION_BATCH, max_batch_size=CLOUD_VISION_BATCH
+            )
             | "Label"
             >> beam.ParDo(_LabelFn(self.factory, self.max_results)).with_outputs(
                 DEAD_LETTER, main=_MAIN
