@@ -224,6 +224,25 @@ def test_entry_point_passes_standard_options_through_to_beam(tmp_path: Path) -> 
     )
 
 
+def test_entry_point_refuses_a_vertex_backend_without_its_project(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        parse_args(
+            [
+                "--listing",
+                "x.json",
+                "--output",
+                "out",
+                "--backend",
+                "vertex",
+                "--model",
+                "projects/p/locations/l/models/1",
+            ]
+        )
+    assert "--vertex-project" in capsys.readouterr().err
+
+
 def test_import_without_beam_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     real_import = builtins.__import__
 

@@ -135,6 +135,8 @@ def parse_args(argv: Sequence[str]) -> tuple[PipelineConfig, PipelineOptions]:
     args, beam_args = parser.parse_known_args(list(argv))
     if not (args.listing or args.dump or args.subreddit):
         parser.error("give at least one --listing, --dump or --subreddit")
+    if args.backend == "vertex" and (args.model is None or args.vertex_project is None):
+        parser.error("--backend vertex needs --model (a model resource name) and --vertex-project")
     filters = PostFilters(include_nsfw=args.include_nsfw, min_score=args.min_score)
     config = PipelineConfig(
         output=args.output,
