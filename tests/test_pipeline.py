@@ -96,6 +96,18 @@ def test_listing_run_finishes_with_a_report_and_a_rerun_changes_nothing(
     assert set(first.dataset.labels) == {"landscape", "dated", "other"}
     downloaded = first.steps[1].detail["records"]
     assert downloaded["ok"] >= 150
+    # 342 media items: 215 images and 127 fallback previews. Every post's own image is
+    # served, so each fallback preview is recorded skipped and never requested.
+    assert sum(downloaded.values()) == 342
+    assert downloaded["skipped"] == 127
+    fallbacks = [
+        item.url
+        for post in ListingFileSource(listings).submissions()
+        for item in post.media
+        if item.is_preview and any(not other.is_preview for other in post.media)
+    ]
+    assert len(fallbacks) == 127
+    assert not any(host.hits(ImageHost.mapped_path(url)) for url in fallbacks)
     assert first.evaluation.evaluated_items > 0
     assert first.comparison is not None
 
