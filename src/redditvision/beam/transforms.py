@@ -581,9 +581,7 @@ class DownloadImages(beam.PTransform[Any, Any]):
     size and pixel caps, format sniffing, retries. Verified files are copied to
     ``output_dir`` under the downloader's content-addressed names, with
     :class:`apache_beam.io.filesystems.FileSystems`, so ``output_dir`` may be a local folder
-    or ``gs://bucket/prefix``. A post's fallback preview (an ``is_preview`` item after its
-    own images, see :func:`~redditvision.reddit.resolve_media`) is not fetched here, even
-    when the post's own image is gone: that fallback is the single-process downloader's.
+    or ``gs://bucket/prefix``.
 
     Args:
         output_dir: Folder or ``gs://`` prefix for the image files.
