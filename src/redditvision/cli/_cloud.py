@@ -11,15 +11,27 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from redditvision.cli._common import echo_json, err_console, handle_errors, progress
 from redditvision.errors import ConfigError
-from redditvision.models import TrainedModel
+from redditvision.models import DatasetLocation, TrainedModel, TrainingBudget
 
-__all__ = ["COMMANDS", "cloud_backend", "cloud_options", "deploy", "make_cloud_backend", "undeploy"]
+__all__ = [
+    "COMMANDS",
+    "DATASET_OR_URI",
+    "cloud_backend",
+    "cloud_options",
+    "cloud_training_options",
+    "dataset_location_from_uri",
+    "deploy",
+    "make_cloud_backend",
+    "train_on_cloud",
+    "undeploy",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -127,13 +139,145 @@ def cloud_backend(backend: str, **options: Any) -> Iterator[Any]:
         def report(step: str, message: str) -> None:
             display.update(task, description=f"{backend} {step}: {message}")
             if not err_console.is_terminal:
-                err_console.print(f"{backend} {step}: {message}", highlight=False)
+                err_console.print(f"{backend} {step}: {message}", highlight=False, soft_wrap=True)
 
         built = make_cloud_backend(backend, progress_callback=report, **options)
         try:
             yield built
         finally:
             built.close()
+
+
+class _DatasetOrURI(click.ParamType):  # type: ignore[type-arg]  # generic only in click >= 8.2
+    """An existing local path, or a ``gs://`` URI kept as a string (cloud import files)."""
+
+    name = "PATH|gs://URI"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and value.startswith("gs://"):
+            return value
+        return click.Path(exists=True, path_type=Path).convert(value, param, ctx)
+
+
+DATASET_OR_URI = _DatasetOrURI()
+"""Click type of ``--dataset``: a local dataset file (``Path``) or a ``gs://`` import file
+(``str``) for the cloud backends."""
+
+
+def dataset_location_from_uri(uri: str, backend: str) -> DatasetLocation:
+    """Describe a written cloud dataset by its import file's URI.
+
+    Args:
+        uri: ``gs://bucket/prefix/import.csv`` (or ``.jsonl`` for Vertex AI).
+        backend: ``"vertex"`` or ``"automl"``.
+
+    Returns:
+        The location; its labels are left empty (the service reads them from the file).
+
+    Raises:
+        ConfigError: Not a ``gs://`` URI, or a format the backend does not read.
+    """
+    if not uri.startswith("gs://") or uri.rstrip("/") == "gs:":
+        raise ConfigError(f"a cloud dataset is a gs:// import file, got {uri!r}")
+    if backend == "automl":
+        if not uri.endswith(".csv"):
+            raise ConfigError(f"legacy AutoML imports a CSV file, got {uri}")
+        import_format = "automl_csv"
+    elif uri.endswith(".jsonl"):
+        import_format = "vertex_jsonl"
+    elif uri.endswith(".csv"):
+        import_format = "vertex_csv"
+    else:
+        raise ConfigError(f"Vertex AI imports a .csv or .jsonl file, got {uri}")
+    return DatasetLocation(
+        uri=uri.rsplit("/", 1)[0],
+        import_file_uri=uri,
+        import_format=import_format,
+        images=0,
+        labels=(),
+    )
+
+
+def cloud_training_options(fn: F) -> F:
+    """Add ``--budget``, ``--model-type``, ``--display-name`` and :func:`cloud_options`."""
+    options = [
+        click.option(
+            "--budget",
+            type=click.IntRange(min=1),
+            default=8_000,
+            show_default=True,
+            help="Cloud: milli node hours (1,000 = one node hour; Vertex AI CLOUD 8,000-800,000).",
+        ),
+        click.option(
+            "--model-type",
+            default="CLOUD",
+            show_default=True,
+            help="Cloud: CLOUD or MOBILE_TF_LOW_LATENCY_1 / _VERSATILE_1 / _HIGH_ACCURACY_1.",
+        ),
+        click.option(
+            "--display-name",
+            default=None,
+            help="Cloud: name of the created dataset, pipeline and model.",
+        ),
+    ]
+    fn = cloud_options(fn)
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def train_on_cloud(
+    backend: str,
+    dataset: str | None,
+    *,
+    budget: int,
+    model_type: str,
+    display_name: str | None,
+    as_json: bool,
+    **options: Any,
+) -> None:
+    """Run ``train --backend vertex|automl``: train from a ``gs://`` import file and print.
+
+    Prints the model resource name on stdout (with ``--json`` one object with the model,
+    labels, dataset, pipeline, model type, budget and cost); progress goes to stderr.
+
+    Args:
+        backend: ``"vertex"`` or ``"automl"``.
+        dataset: The ``gs://`` import file.
+        budget: Milli node hours.
+        model_type: The model type (Vertex AI or legacy AutoML spelling).
+        display_name: Name of the created resources, or None.
+        as_json: Print one JSON object.
+        **options: The :func:`cloud_options` values.
+
+    Raises:
+        ConfigError: No or a non-``gs://`` dataset, or bad budget or model type.
+        TrainingError: Training failed (re-running resumes; see the backend docs).
+    """
+    if not isinstance(dataset, str):
+        raise ConfigError(
+            f"train --backend {backend} needs --dataset gs://BUCKET/PREFIX/import.csv "
+            "(write it with `redditvision upload`)"
+        )
+    location = dataset_location_from_uri(dataset, backend)
+    with cloud_backend(backend, model_type=model_type, **options) as cloud:
+        model: TrainedModel = cloud.train(
+            location, budget=TrainingBudget(milli_node_hours=budget), display_name=display_name
+        )
+    meta = dict(model.metadata)
+    if as_json:
+        echo_json(
+            {
+                "model": model.resource,
+                "backend": model.backend,
+                "labels": [model.label_map.get(label, label) for label in model.labels],
+                "display_name": model.display_name,
+                **meta,
+            }
+        )
+        return
+    err_console.print(f"trained {model.resource} ({backend})", highlight=False)
+    click.echo(model.resource)
 
 
 def _model(backend: str, resource: str) -> TrainedModel:
