@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import logging
 import os
 import re
@@ -702,8 +703,6 @@ class LocalBackend:
                         f"{model.resource} holds no test evaluation (its dataset had no test "
                         "split): pass labeled images to evaluate on"
                     )
-                import json
-
                 return evaluation_from_json(json.loads(path.read_text(encoding="utf-8")))
             images = list(data.subset(MLUse.TEST)) or list(data.images)
             source = "local:test split" if data.subset(MLUse.TEST) else "local:all images"
