@@ -115,6 +115,45 @@ def test_read_submissions_yields_the_collect_steps_posts(reddit_data: Path, tmp_
         )
 
 
+def _replayed_source() -> Any:
+    """Build a RedditImageSource over praw with dummy credentials (picklable factory)."""
+    import praw
+
+    from redditvision.reddit import RedditImageSource
+
+    reddit = praw.Reddit(
+        client_id="dummy-id",
+        client_secret="dummy-secret",
+        user_agent="linux:redditvision-tests:0.1 (replay)",
+        check_for_updates=False,
+    )
+    return RedditImageSource(reddit=reddit)
+
+
+def test_read_submissions_reads_subreddits_through_praw_and_dead_letters_a_failing_one(
+    reddit_data: Path,
+) -> None:
+    vcr = pytest.importorskip("vcr")
+    expected = list(
+        ListingFileSource(
+            [reddit_data / "listings" / "TestSubmission.test_hide_multiple_in_batches.0.json"]
+        ).submissions()
+    )
+    # Recorded r/popular traffic, matched on method and path; r/nosuchplace was never
+    # recorded, so its request fails like a network error would.
+    recorder = vcr.VCR(record_mode="none", match_on=["method", "path"])
+    cassette = reddit_data / "cassettes" / "TestSubmission.test_hide_multiple_in_batches.json"
+    with recorder.use_cassette(str(cassette)), BeamTestPipeline() as pipeline:
+        posts, dead = pipeline | ReadSubmissions(
+            subreddits=["popular", "nosuchplace"],
+            sort="hot",
+            limit=100,
+            source_factory=_replayed_source,
+        )
+        assert_that(posts, equal_to(expected), label="posts")
+        assert_that(dead, _letters_matching([("read", "r/nosuchplace", "")]), label="dead")
+
+
 def test_read_submissions_reads_dumps_and_reports_bad_lines_with_their_number(
     reddit_data: Path, tmp_path: Path
 ) -> None:
