@@ -24,8 +24,7 @@ from apache_beam.options.pipeline_options import (  # noqa: E402
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline  # noqa: E402
 from apache_beam.testing.util import assert_that, equal_to  # noqa: E402
 
-from harness import ImageHost  # noqa: E402
-from harness import _RouteAdapter as RouteAdapter  # noqa: E402
+from harness import ImageHost, RouteAdapter  # noqa: E402
 from redditvision.beam import (  # noqa: E402
     BIGQUERY_SCHEMA,
     DeadLetter,
@@ -65,7 +64,7 @@ class LoopbackRoutes:
     origins: tuple[str, ...]
 
     def rewrite(self, url: str) -> str:
-        return self.base_url + ImageHost._mapped_path(url)
+        return self.base_url + ImageHost.mapped_path(url)
 
     def __call__(self) -> requests.Session:
         session = requests.Session()
@@ -464,9 +463,9 @@ def test_pipeline_fetches_each_url_once_classifies_each_picture_once_and_dead_le
     result = pipeline.run()
     result.wait_until_finish()
 
-    assert host.hits(ImageHost._mapped_path(repost_url)) == 1
-    assert host.hits(ImageHost._mapped_path(gif_preview)) == 1
-    assert [host.hits(ImageHost._mapped_path(url)) for url in served["previews"]] == [0, 0, 0]
+    assert host.hits(ImageHost.mapped_path(repost_url)) == 1
+    assert host.hits(ImageHost.mapped_path(gif_preview)) == 1
+    assert [host.hits(ImageHost.mapped_path(url)) for url in served["previews"]] == [0, 0, 0]
     assert _counter(result, "urls_fetched") == 8  # 7 own URLs and one preview fallback
     assert _counter(result, "images_stored") == 7  # 8 own items, less two 404, plus the preview
     assert _counter(result, "images_classified") == 5
