@@ -65,6 +65,14 @@ _COLUMNS = (
     "updated_at",
 )
 
+_UPSERT = (
+    f"INSERT INTO records ({', '.join(_COLUMNS)}) "  # noqa: S608 - constant names
+    f"VALUES ({', '.join('?' for _ in _COLUMNS)}) ON CONFLICT(key) DO UPDATE SET "
+    + ", ".join(f"{name} = excluded.{name}" for name in _COLUMNS if name not in {"key", "attempts"})
+    + ", attempts = records.attempts + excluded.attempts"
+)
+"""The upsert of :meth:`ImageManifest.put`, built once (it runs once per media item)."""
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
     key TEXT PRIMARY KEY,
@@ -392,20 +400,10 @@ class ImageManifest:
             attempts,
             time.time(),
         )
-        placeholders = ", ".join("?" for _ in _COLUMNS)
-        updates = ", ".join(
-            f"{name} = excluded.{name}" for name in _COLUMNS if name not in {"key", "attempts"}
-        )
         with self._lock:
             self._check_open()
             # Autocommits, unless inside transaction().
-            self._db.execute(
-                f"INSERT INTO records ({', '.join(_COLUMNS)}) "  # noqa: S608 - constants
-                f"VALUES ({placeholders}) "
-                f"ON CONFLICT(key) DO UPDATE SET {updates}, "
-                "attempts = records.attempts + excluded.attempts",
-                values,
-            )
+            self._db.execute(_UPSERT, values)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
