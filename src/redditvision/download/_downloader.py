@@ -58,6 +58,7 @@ _DONE = frozenset(
     {RecordStatus.OK, RecordStatus.DUPLICATE, RecordStatus.MISSING, RecordStatus.SKIPPED}
 )
 _CHUNK = 64 * 1024
+_ACCEPT = "image/*,*/*;q=0.5"
 _IMAGES = "images"
 _PARTIAL = ".partial"
 
@@ -70,22 +71,29 @@ class _PlaceholderError(Exception):
         self.where = where
 
 
+def _hostname(url: str) -> str:
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
+
+
 @attrs.frozen
 class _Task:
     post: ImagePost
     index: int
     item: MediaItem
+    # Computed once: the scheduler reads both several times per item.
+    key: str = attrs.field(init=False)
+    host: str = attrs.field(init=False)
 
-    @property
-    def key(self) -> str:
+    @key.default
+    def _key(self) -> str:
         return f"{self.post.id}:{self.index}"
 
-    @property
-    def host(self) -> str:
-        try:
-            return (urlsplit(self.item.url).hostname or "").lower()
-        except ValueError:
-            return ""
+    @host.default
+    def _host(self) -> str:
+        return _hostname(self.item.url)
 
 
 @attrs.frozen(kw_only=True)
@@ -230,12 +238,17 @@ class ImageDownloader:
             session = requests.Session()
             session.trust_env = False
             session.headers["User-Agent"] = limits.user_agent
+            session.headers["Accept"] = _ACCEPT
         adapter = GuardedAdapter(
             policy, pool_connections=max(10, concurrency), pool_maxsize=max(per_host, 4)
         )
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         self._session = session
+        # On our own session the Accept header is a session default; an injected session
+        # gets it per request (requests merges those headers on every call, which costs
+        # CPU, and the caller's session headers are left alone).
+        self._headers = None if self._own_session else {"Accept": _ACCEPT}
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self._images = self.out_dir.resolve() / _IMAGES
         self._partial = self.out_dir.resolve() / _PARTIAL
@@ -569,7 +582,7 @@ class ImageDownloader:
                     stream=True,
                     allow_redirects=False,
                     timeout=timeouts,
-                    headers={"Accept": "image/*,*/*;q=0.5"},
+                    headers=self._headers,
                 )
             except requests.RequestException as exc:
                 raise _translate(exc, current) from exc
