@@ -17,6 +17,7 @@ nox.options.reuse_venv = "yes"
 
 _BIN = "Scripts" if sys.platform == "win32" else "bin"
 DEV_BIN = os.path.join(".nox", "dev", _BIN)
+TORCH_CPU = "torch==2.13.0"  # resolves to the 2.13.0+cpu wheel on this project's machines
 
 
 def _dev(session: nox.Session, tool: str, *args: str) -> None:
@@ -29,6 +30,9 @@ def dev(session: nox.Session) -> None:
     if not os.path.exists(os.path.join(DEV_BIN, "python")):
         session.run(sys.executable, "-m", "venv", os.path.join(".nox", "dev"))
     _dev(session, "python", "-m", "pip", "install", "-q", "-U", "pip")
+    # The CPU build of torch first, explicitly: left to the resolver, the `local` extra's
+    # torch requirement could pull a multi-GB CUDA build.
+    _dev(session, "python", "-m", "pip", "install", "-q", TORCH_CPU)
     _dev(session, "python", "-m", "pip", "install", "-q", "-r", "requirements-dev.txt")
 
 

@@ -6,9 +6,10 @@ Usage::
     python -m benchmarks download local  # only bench_download.py and bench_local.py
 
 Each ``benchmarks/bench_<topic>.py`` exposes ``run() -> list[dict]`` whose rows have the keys
-``benchmark``, ``metric``, ``value``, ``unit`` and ``note``. The rows are written to
-``benchmarks/results.json`` (merged with earlier results of benchmarks not run this time) and
-rendered as a table between the markers in ``docs/performance.rst``.
+``benchmark``, ``metric``, ``value``, ``unit`` and ``note``. Each topic's rows are written to
+its own file, ``benchmarks/results/<topic>.json`` (so two benchmarks run at once never
+overwrite each other), and all topics are rendered as one table between the markers in
+``docs/performance.rst``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results.json"
+RESULTS = HERE / "results"
 DOC = HERE.parent / "docs" / "performance.rst"
 BEGIN = ".. benchmark-table-begin"
 END = ".. benchmark-table-end"
@@ -63,9 +64,7 @@ def _table(results: dict[str, Any]) -> str:
 
 def main(argv: list[str]) -> int:
     names = argv or sorted(p.stem.removeprefix("bench_") for p in HERE.glob("bench_*.py"))
-    results: dict[str, Any] = {"topics": {}}
-    if RESULTS.exists():
-        results = json.loads(RESULTS.read_text())
+    RESULTS.mkdir(exist_ok=True)
     for name in names:
         module = importlib.import_module(f"benchmarks.bench_{name}")
         print(f"== {name}", flush=True)
@@ -73,13 +72,18 @@ def main(argv: list[str]) -> int:
         rows = module.run()
         for row in rows:
             print(f"   {row['metric']}: {row['value']} {row['unit']}", flush=True)
-        results["topics"][name] = {
+        entry = {
             "rows": rows,
             "date": time.strftime("%Y-%m-%d"),
             "machine": _machine(),
             "seconds": round(time.perf_counter() - started, 1),
         }
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+        (RESULTS / f"{name}.json").write_text(json.dumps(entry, indent=2) + "\n")
+    results: dict[str, Any] = {
+        "topics": {
+            path.stem: json.loads(path.read_text()) for path in sorted(RESULTS.glob("*.json"))
+        }
+    }
     text = DOC.read_text()
     start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
     DOC.write_text(text[:start] + "\n\n" + _table(results) + "\n\n" + text[end:])
