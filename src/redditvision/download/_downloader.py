@@ -10,7 +10,7 @@ import queue
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from types import TracebackType
@@ -352,24 +352,70 @@ class ImageDownloader:
         timeouts: tuple[float, float],
     ) -> Iterator[ImageRecord]:
         lookahead = 4 * self.concurrency
+        # Shared with the workers, under `lock`: the tasks waiting per host (a dict in
+        # round-robin order), requests in flight per host, workers running, and whether
+        # the run is stopping. A worker that finishes an item takes the next one itself,
+        # so a slot never waits for this (consumer) thread to wake up and commit: with
+        # the consumer handing out every task, about 24 of 32 slots were busy on average
+        # in the 500-photo benchmark.
+        lock = threading.Lock()
         waiting: dict[str, deque[_Task]] = {}
         n_waiting = 0
         active: dict[str, int] = {}
-        running: dict[Future[_Outcome], _Task] = {}
+        workers = 0
+        stopping = False
+        # The consumer's own: tasks enqueued and not yet committed, post bookkeeping.
+        outstanding = 0
         states: dict[str, _PostState] = {}
         in_flight_keys: set[str] = set()
         ready: deque[ImageRecord] = deque()
-        finished: queue.SimpleQueue[Future[_Outcome]] = queue.SimpleQueue()
+        finished: queue.SimpleQueue[tuple[_Task, _Outcome | BaseException]] = queue.SimpleQueue()
         exhausted = False
         # On a manifest that was empty when the run began nothing can be done yet: skip
         # a query per item (a key repeated in the input is then fetched again).
         fresh = len(self.manifest) == 0
 
         def enqueue(task: _Task) -> None:
-            nonlocal n_waiting
-            waiting.setdefault(task.host, deque()).append(task)
+            nonlocal n_waiting, outstanding
+            with lock:
+                waiting.setdefault(task.host, deque()).append(task)
+                n_waiting += 1
             in_flight_keys.add(task.key)
-            n_waiting += 1
+            outstanding += 1
+
+        def take() -> _Task | None:
+            """The next task of a host under its cap (call with `lock` held)."""
+            nonlocal n_waiting
+            for host in waiting:
+                if active.get(host, 0) < self.per_host:
+                    tasks = waiting.pop(host)
+                    task = tasks.popleft()
+                    if tasks:
+                        waiting[host] = tasks  # to the back: hosts take turns
+                    n_waiting -= 1
+                    active[host] = active.get(host, 0) + 1
+                    return task
+            return None
+
+        def work(task: _Task) -> None:
+            """A worker: download items until none can be taken, hand each to the consumer."""
+            nonlocal workers
+            next_task: _Task | None = task
+            while next_task is not None:
+                task = next_task
+                result: _Outcome | BaseException
+                try:
+                    result = self._download(task, policy, timeouts, not fresh)
+                except BaseException as exc:  # noqa: BLE001 - the consumer raises it
+                    result = exc
+                with lock:
+                    active[task.host] -= 1
+                    if not active[task.host]:
+                        del active[task.host]
+                    next_task = None if stopping else take()
+                    if next_task is None:
+                        workers -= 1
+                finished.put((task, result))
 
         def settle(state: _PostState) -> None:
             """All non-preview items of a post are done: fetch or skip its previews."""
@@ -407,34 +453,22 @@ class ImageDownloader:
                 settle(state)
 
         def submit(executor: ThreadPoolExecutor) -> None:
-            nonlocal n_waiting
-            progressed = True
-            while progressed and len(running) < self.concurrency and n_waiting:
-                progressed = False
-                for host in list(waiting):
-                    if len(running) >= self.concurrency:
-                        break
-                    tasks = waiting[host]
-                    if active.get(host, 0) >= self.per_host:
-                        continue
-                    task = tasks.popleft()
-                    if not tasks:
-                        del waiting[host]
-                    n_waiting -= 1
-                    active[host] = active.get(host, 0) + 1
-                    future = executor.submit(self._download, task, policy, timeouts, not fresh)
-                    running[future] = task
-                    future.add_done_callback(finished.put)
-                    progressed = True
+            """Start workers while there are idle slots and tasks under their host's cap."""
+            nonlocal workers
+            while True:
+                with lock:
+                    if workers >= self.concurrency:
+                        return
+                    task = take()
+                    if task is None:
+                        return
+                    workers += 1
+                executor.submit(work, task)
 
         executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="redditvision-download")
         try:
             while True:
-                while (
-                    not exhausted
-                    and n_waiting + len(running) < lookahead
-                    and len(ready) < lookahead
-                ):
+                while not exhausted and outstanding < lookahead and len(ready) < lookahead:
                     try:
                         post = next(posts)
                     except StopIteration:
@@ -444,8 +478,8 @@ class ImageDownloader:
                 submit(executor)
                 while ready:
                     yield ready.popleft()
-                if not running:
-                    if exhausted and not n_waiting:
+                if not outstanding:
+                    if exhausted:
                         return
                     continue
                 # Everything that completed meanwhile is committed in one transaction.
@@ -456,12 +490,11 @@ class ImageDownloader:
                     except queue.Empty:
                         break
                 with self.manifest.transaction():
-                    for future in done:
-                        task = running.pop(future)
-                        active[task.host] -= 1
-                        if not active[task.host]:
-                            del active[task.host]
-                        outcome = future.result()
+                    for task, result in done:
+                        outstanding -= 1
+                        if isinstance(result, BaseException):
+                            raise result
+                        outcome = result
                         record = outcome.stored or self._commit(task, outcome)
                         in_flight_keys.discard(task.key)
                         ready.append(record)
@@ -476,8 +509,8 @@ class ImageDownloader:
                                 del states[task.post.id]
                                 settle(state)
         finally:
-            for future in running:
-                future.cancel()
+            with lock:
+                stopping = True  # workers finish the item in hand and take no other
             executor.shutdown(wait=True, cancel_futures=True)
             # Files of outcomes never committed stay under their content address; the
             # next run adopts them.
