@@ -107,6 +107,26 @@ def test_loopback_links_fail_without_the_opt_in(image_host: ImageHost, tmp_path:
     assert image_host.hits("/a.jpg") == 0
 
 
+def test_the_summary_names_the_commonest_failure_reasons(
+    image_host: ImageHost, tmp_path: Path
+) -> None:
+    urls = [image_host.serve(f"/{i}.jpg", b"\xff\xd8\xff") for i in range(3)]
+    stdin = jsonl(*(post(f"p{i}", url) for i, url in enumerate(urls)))
+    out = str(tmp_path / "out")
+    summary_run = CliRunner().invoke(
+        main, ["download", "--posts", "-", "--out", out, "--json-summary"], input=stdin
+    )
+    reasons = json.loads(summary_run.stdout.strip().splitlines()[-1])["failure_reasons"]
+    assert sum(reasons.values()) == 3
+    assert all("127.0.0.1" in reason for reason in reasons)
+
+    table_run = CliRunner().invoke(
+        main, ["download", "--posts", "-", "--out", str(tmp_path / "again")], input=stdin
+    )
+    assert table_run.exit_code == 0, table_run.output
+    assert "127.0.0.1" in table_run.stderr
+
+
 def test_a_bad_line_is_skipped_and_reported_while_the_rest_runs(
     image_host: ImageHost, photo_bytes: list[bytes], tmp_path: Path
 ) -> None:

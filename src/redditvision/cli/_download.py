@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -147,6 +148,7 @@ def download(
     total = None if name in ("<stdin>", "-") else _count_media(Path(name))
     counts: dict[str, int] = dict.fromkeys(_COUNT_NAMES.values(), 0)
     counts["bytes"] = 0
+    reasons: Counter[str] = Counter()
     limits = DownloadLimits(max_bytes=max_bytes)
     with (
         ImageDownloader(
@@ -163,6 +165,9 @@ def download(
         manifest = downloader.manifest
         for record in downloader.fetch(reader):
             counts[_COUNT_NAMES[record.status]] += 1
+            if record.status in (RecordStatus.FAILED, RecordStatus.MISSING):
+                reasons[record.reason or record.status.value] += 1
+                logger.info("%s %s: %s", record.status.value, record.url, record.reason)
             if record.status is RecordStatus.OK:
                 counts["bytes"] += record.size_bytes or 0
             bar.advance(task)
@@ -178,6 +183,7 @@ def download(
         "out": str(out_dir),
         "manifest": str(out_dir / "manifest.sqlite"),
         "folder": folder_summary,
+        "failure_reasons": dict(reasons.most_common(10)),
     }
     if json_summary:
         echo_json(summary)
@@ -187,6 +193,10 @@ def download(
             f"{counts['missing']} missing, {counts['skipped']} skipped, "
             f"[red]{counts['failed']}[/] failed, {counts['bytes']:,} bytes -> {out_dir}"
         )
+        # The commonest reasons, so a run that fails wholesale (no network, a host that
+        # refuses) says why without opening the manifest; -v logs every item.
+        for reason, count in reasons.most_common(5):
+            err_console.print(f"  {count:>6} x {reason}", markup=False, highlight=False)
 
 
 COMMANDS: list[click.Command] = [download]
