@@ -346,3 +346,11 @@ def test_without_the_local_extra_the_error_names_the_install_command(
     monkeypatch.setitem(sys.modules, "torch", None)
     with pytest.raises(MissingDependencyError, match=r"pip install 'redditvision\[local\]'"):
         LocalBackend()
+
+
+def test_a_run_folder_given_as_model_names_the_model_folder_inside(tmp_path: Path) -> None:
+    inner = tmp_path / "run" / "model" / "bmw-20261130T000000Z"
+    inner.mkdir(parents=True)
+    (inner / "model.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(ModelFormatError, match=r"model folders inside it: .*bmw-20261130T000000Z"):
+        LocalBackend().load(tmp_path / "run")

@@ -169,9 +169,15 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
+        # A run folder (`redditvision run --out DIR`) holds its model in DIR/model/<name>:
+        # name the model folders below the one given, so the fix is in the message.
+        below = sorted(p.parent for p in folder.glob(f"*/{MANIFEST_FILE}")) + sorted(
+            p.parent for p in folder.glob(f"*/*/{MANIFEST_FILE}")
+        )
+        hint = f"; model folders inside it: {', '.join(str(p) for p in below[:5])}" if below else ""
         raise ModelFormatError(
             f"{folder} is not a local model folder (no {MANIFEST_FILE}): pass the folder "
-            "written by `redditvision train --backend local --out ...`"
+            f"written by `redditvision train --backend local --out ...`{hint}"
         ) from exc
     except (OSError, ValueError) as exc:
         raise ModelFormatError(f"{path} cannot be read as JSON: {exc}") from exc
