@@ -231,7 +231,8 @@ def run_command(
                 "give a CONFIG file, or --out and a source "
                 "(--images, --listing, --dump or --subreddit)"
             )
-        cfg = RunConfig(output=output).with_overrides(
+        # Without a config file, the run folder's name names the dataset and the model.
+        cfg = RunConfig(output=output, name=output.name or "redditvision").with_overrides(
             **{k: v for k, v in overrides.items() if k != "output"}
         )
 
@@ -240,7 +241,7 @@ def run_command(
 
         def on_step(step: str, message: str) -> None:
             # Progress goes to stderr, so it shows with --json-summary too.
-            bars.console.print(f"[bold]{step:>9}[/bold] {message}")
+            bars.console.print(f"[bold]{step:<9}[/bold] {message}")
 
         def on_progress(step: str, done: int, total: int | None) -> None:
             if step not in tasks:
@@ -259,9 +260,9 @@ def run_command(
             if not isinstance(value, dict | list)
         }
         err_console.print("comparison: " + ", ".join(f"{k}={v}" for k, v in shown.items()))
+    err_console.print(f"model:  {result.model.resource}")
     if result.report_html is not None:
         err_console.print(f"report: {result.report_html}")
-        click.echo(str(result.report_html))
 
 
 COMMANDS: list[click.Command] = [run_command]
