@@ -17,6 +17,12 @@ from typing import Any
 
 import click
 
+from redditvision.cli._cloud import (
+    DATASET_OR_URI,
+    cloud_options,
+    cloud_training_options,
+    train_on_cloud,
+)
 from redditvision.cli._common import echo_json, err_console, handle_errors, progress
 from redditvision.errors import ConfigError, PredictionError
 from redditvision.models import LabeledDataset, TrainedModel, TrainingBudget
@@ -25,7 +31,7 @@ __all__ = ["BACKENDS", "COMMANDS", "evaluate", "labels", "make_backend", "predic
 
 logger = logging.getLogger(__name__)
 
-BACKENDS: tuple[str, ...] = ("local",)
+BACKENDS: tuple[str, ...] = ("local", "vertex", "automl")
 """The ``--backend`` choices of ``train``, ``evaluate`` and ``predict``."""
 
 
@@ -64,6 +70,10 @@ def make_backend(
             use_cache=use_cache,
             progress=on_progress,
         )
+    if name in ("vertex", "automl"):
+        from redditvision.cli._cloud import make_cloud_backend
+
+        return make_cloud_backend(name, **options)
     raise ConfigError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
 
 
@@ -90,9 +100,15 @@ def _parse_split(text: str) -> tuple[float, float, float]:
     return parts[0], parts[1], parts[2]
 
 
-def _dataset(images: Path | None, label_map: Path | None, dataset: Path | None) -> LabeledDataset:
+def _dataset(
+    images: Path | None, label_map: Path | None, dataset: Path | str | None
+) -> LabeledDataset:
     from redditvision.dataset import LabelMap, label_folders, load_local_dataset
 
+    if isinstance(dataset, str):
+        raise ConfigError(
+            f"--dataset {dataset} is a cloud import file: use --backend vertex or automl"
+        )
     if (images is None) == (dataset is None):
         raise ConfigError("give exactly one of --images DIR or --dataset FILE")
     if dataset is not None:
@@ -123,9 +139,10 @@ _data_options = [
     ),
     click.option(
         "--dataset",
-        type=click.Path(exists=True, path_type=Path),
+        type=DATASET_OR_URI,
         default=None,
-        help="A labeled dataset file (dataset.jsonl from `redditvision label --out`).",
+        help="A labeled dataset file (dataset.jsonl from `redditvision label --out`); "
+        "cloud backends: the gs:// import file.",
     ),
 ]
 
@@ -176,12 +193,13 @@ def _with(options: Sequence[Callable[[Any], Any]]) -> Callable[[Any], Any]:
 )
 @click.option("--no-cache", is_flag=True, help="Local: do not read or write the embedding cache.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+@cloud_training_options
 @handle_errors
 def train(
     backend: str,
     images: Path | None,
     label_map: Path | None,
-    dataset: Path | None,
+    dataset: Path | str | None,
     out: Path | None,
     split: str,
     seed: int,
@@ -189,6 +207,10 @@ def train(
     cache_dir: Path | None,
     no_cache: bool,
     as_json: bool,
+    budget: int,
+    model_type: str,
+    display_name: str | None,
+    **cloud: Any,
 ) -> None:
     """Train a classifier on labeled images.
 
@@ -199,6 +221,17 @@ def train(
     """
     from redditvision.dataset import split_dataset
 
+    if backend != "local":
+        train_on_cloud(
+            backend,
+            dataset if isinstance(dataset, str) else None,
+            budget=budget,
+            model_type=model_type,
+            display_name=display_name,
+            as_json=as_json,
+            **cloud,
+        )
+        return
     fractions = _parse_split(split)
     data = _dataset(images, label_map, dataset)
     if all(image.ml_use is None for image in data.images):
@@ -334,7 +367,9 @@ def _print_evaluation(evaluation: Any) -> None:
     show_default=True,
     help="The model's backend.",
 )
-@click.option("--model", "model_ref", required=True, help="Local: the model folder.")
+@click.option(
+    "--model", "model_ref", required=True, help="Local: the model folder; cloud: the model name."
+)
 @_with(_data_options)
 @click.option(
     "--cache-dir",
@@ -343,15 +378,17 @@ def _print_evaluation(evaluation: Any) -> None:
     help="Local: embedding cache [default: ~/.cache/redditvision/embeddings].",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the evaluation as one JSON object.")
+@cloud_options
 @handle_errors
 def evaluate(
     backend: str,
     model_ref: str,
     images: Path | None,
     label_map: Path | None,
-    dataset: Path | None,
+    dataset: Path | str | None,
     cache_dir: Path | None,
     as_json: bool,
+    **cloud: Any,
 ) -> None:
     """Evaluate a model: per-label precision, recall, F1, auPRC, confusion matrix.
 
@@ -363,7 +400,7 @@ def evaluate(
 
     data = None if images is None and dataset is None else _dataset(images, label_map, dataset)
     with _extraction_progress("features", disable=as_json) as advance:
-        built = make_backend(backend, cache_dir=cache_dir, on_progress=advance)
+        built = make_backend(backend, cache_dir=cache_dir, on_progress=advance, **cloud)
         try:
             model = (
                 built.load(model_ref)
@@ -387,7 +424,13 @@ def evaluate(
     show_default=True,
     help="The model's backend.",
 )
-@click.option("--model", "model_ref", required=True, help="Local: the model folder.")
+@click.option(
+    "--model",
+    "--endpoint",
+    "model_ref",
+    required=True,
+    help="Local: the model folder; cloud: the model or (Vertex AI) endpoint resource name.",
+)
 @click.option(
     "--threshold",
     type=click.FloatRange(0.0, 1.0),
@@ -409,6 +452,7 @@ def evaluate(
     help="Images per prediction request.",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per image on stdout.")
+@cloud_options
 @click.argument(
     "image_paths",
     metavar="IMAGE...",
@@ -425,6 +469,7 @@ def predict(
     batch_size: int,
     as_json: bool,
     image_paths: tuple[Path, ...],
+    **cloud: Any,
 ) -> None:
     """Predict the labels of images with a trained model.
 
@@ -434,7 +479,7 @@ def predict(
     """
     from redditvision.classify import Classifier, read_image_bytes
 
-    built = make_backend(backend)
+    built = make_backend(backend, **cloud)
     model = (
         built.load(model_ref)
         if backend == "local"
