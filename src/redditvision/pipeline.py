@@ -586,7 +586,11 @@ def _label(config: RunConfig, downloads: Path | None) -> LabeledDataset:
 
 
 def _backend(
-    config: RunConfig, output: Path, clients: RunClients, progress: ProgressCallback
+    config: RunConfig,
+    output: Path,
+    clients: RunClients,
+    progress: ProgressCallback,
+    say: StepCallback,
 ) -> Any:
     if clients.backend is not None:
         return clients.backend
@@ -608,6 +612,8 @@ def _backend(
             api_endpoint=backend.api_endpoint,
             insecure=backend.insecure,
             state_dir=state_dir,
+            model_type=backend.model_type,
+            progress=lambda step, message: say("train", f"{step}: {message}"),
         )
     from redditvision.backends.automl import LegacyAutoMLBackend
 
@@ -617,6 +623,7 @@ def _backend(
         api_endpoint=backend.api_endpoint,
         insecure=backend.insecure,
         state_dir=state_dir,
+        progress=lambda step, message: say("train", f"{step}: {message}"),
     )
 
 
@@ -844,7 +851,7 @@ def run(
     # 5. train
     from redditvision import dataset as ds
 
-    backend = _backend(config, output, clients, progress)
+    backend = _backend(config, output, clients, progress, say)
     budget = TrainingBudget(
         milli_node_hours=config.backend.budget_milli_node_hours,
         time_limit_s=config.backend.time_limit_s,
