@@ -8,7 +8,6 @@ import logging
 import os
 import queue
 import threading
-import time
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -60,10 +59,6 @@ _DONE = frozenset(
 )
 _CHUNK = 64 * 1024
 _ACCEPT = "image/*,*/*;q=0.5"
-# Group commit: once one item is done, wait this long (seconds) for others still in
-# flight before committing, so one transaction and one wake-up of the consuming thread
-# serve several items (the workers take their next items without it).
-_BATCH_WINDOW = 0.01
 _IMAGES = "images"
 _PARTIAL = ".partial"
 
@@ -489,8 +484,6 @@ class ImageDownloader:
                     continue
                 # Everything that completed meanwhile is committed in one transaction.
                 done = [finished.get()]
-                if outstanding > 1:
-                    time.sleep(_BATCH_WINDOW)
                 while True:
                     try:
                         done.append(finished.get_nowait())
