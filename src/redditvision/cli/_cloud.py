@@ -16,7 +16,13 @@ from typing import Any, TypeVar
 
 import click
 
-from redditvision.cli._common import echo_json, err_console, handle_errors, progress
+from redditvision.cli._common import (
+    apply_options,
+    echo_json,
+    err_console,
+    handle_errors,
+    progress,
+)
 from redditvision.errors import ConfigError
 from redditvision.models import DatasetLocation, TrainedModel, TrainingBudget
 
@@ -68,9 +74,7 @@ def cloud_options(fn: F) -> F:
         click.option("--api-endpoint", default=None, hidden=True),
         click.option("--insecure", is_flag=True, default=False, hidden=True),
     ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
+    return apply_options(fn, options)
 
 
 def make_cloud_backend(
@@ -220,10 +224,7 @@ def cloud_training_options(fn: F) -> F:
             help="Cloud: name of the created dataset, pipeline and model.",
         ),
     ]
-    fn = cloud_options(fn)
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
+    return apply_options(cloud_options(fn), options)
 
 
 def train_on_cloud(

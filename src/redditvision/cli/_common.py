@@ -1,4 +1,4 @@
-"""Helpers shared by the command modules: console, errors, JSON output, progress bars."""
+"""Helpers shared by the command modules: console, errors, JSON output, progress bars, options."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import functools
 import json
 import logging
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -28,9 +28,11 @@ from redditvision.errors import RedditVisionError
 __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_FAILED",
+    "apply_options",
     "echo_json",
     "err_console",
     "handle_errors",
+    "parse_split",
     "progress",
     "setup_logging",
 ]
@@ -112,3 +114,39 @@ def progress(*, disable: bool = False) -> Iterator[Progress]:
     )
     with display:
         yield display
+
+
+def apply_options(fn: F, options: Sequence[Callable[[Any], Any]]) -> F:
+    """Decorate a command with several click options, listed top to bottom as in ``--help``.
+
+    Args:
+        fn: The command function (or an already decorated one).
+        options: ``click.option(...)`` decorators in the order ``--help`` shows them.
+
+    Returns:
+        ``fn`` with every option applied (the last one first, as stacked decorators would).
+    """
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def parse_split(text: str) -> tuple[float, float, float]:
+    """Parse ``--split``: three comma-separated fractions (training, validation, test).
+
+    Args:
+        text: For example ``"0.8,0.1,0.1"``.
+
+    Returns:
+        The three fractions as given (their sum is checked by the split itself).
+
+    Raises:
+        click.BadParameter: Not three numbers (click reports it as a usage error, exit 2).
+    """
+    try:
+        parts = [float(part) for part in text.split(",")]
+    except ValueError:
+        parts = []
+    if len(parts) != 3:
+        raise click.BadParameter("give three fractions, e.g. 0.8,0.1,0.1", param_hint="--split")
+    return parts[0], parts[1], parts[2]

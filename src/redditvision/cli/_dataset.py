@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from redditvision.cli._common import echo_json, err_console, handle_errors, progress
+from redditvision.cli._common import echo_json, err_console, handle_errors, parse_split, progress
 from redditvision.dataset import (
     IMPORT_FILE_NAMES,
     TARGET_LIMITS,
@@ -32,16 +32,6 @@ from redditvision.storage import GcsDatasetWriter, LocalDatasetWriter, UploadRes
 __all__ = ["COMMANDS", "label", "upload"]
 
 _DATASET_FILE = IMPORT_FILE_NAMES["local_jsonl"]
-
-
-def _parse_split(text: str) -> tuple[float, float, float]:
-    try:
-        parts = [float(part) for part in text.split(",")]
-    except ValueError:
-        parts = []
-    if len(parts) != 3:
-        raise click.BadParameter("give three fractions, e.g. 0.8,0.1,0.1", param_hint="--split")
-    return parts[0], parts[1], parts[2]
 
 
 def _read_manifest(folder: Path) -> list[ImageRecord]:
@@ -182,7 +172,7 @@ def label(
     --rules), or from a hand-labeled --csv. Writes DIR/dataset.jsonl with --out and prints the
     check report; exits with status 2 when the check finds errors.
     """
-    train, validation, test = _parse_split(split_text)
+    train, validation, test = parse_split(split_text)
     if images_dir is not None and downloads_dir is not None:
         raise click.UsageError("give either --images or --downloads, not both")
     report_extra: dict[str, Any] = {}

@@ -10,10 +10,10 @@ machine, no account) is built here; cloud backends plug in by adding their name 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -23,13 +23,22 @@ from redditvision.cli._cloud import (
     cloud_training_options,
     train_on_cloud,
 )
-from redditvision.cli._common import echo_json, err_console, handle_errors, progress
+from redditvision.cli._common import (
+    apply_options,
+    echo_json,
+    err_console,
+    handle_errors,
+    parse_split,
+    progress,
+)
 from redditvision.errors import ConfigError, PredictionError
 from redditvision.models import LabeledDataset, TrainedModel, TrainingBudget
 
 __all__ = ["BACKENDS", "COMMANDS", "evaluate", "labels", "make_backend", "predict", "train"]
 
 logger = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 BACKENDS: tuple[str, ...] = ("local", "vertex", "automl")
 """The ``--backend`` choices of ``train``, ``evaluate`` and ``predict``."""
@@ -90,16 +99,6 @@ def _extraction_progress(
         yield advance
 
 
-def _parse_split(text: str) -> tuple[float, float, float]:
-    try:
-        parts = [float(part) for part in text.split(",")]
-    except ValueError:
-        parts = []
-    if len(parts) != 3:
-        raise click.BadParameter("give three fractions, e.g. 0.8,0.1,0.1", param_hint="--split")
-    return parts[0], parts[1], parts[2]
-
-
 def _dataset(
     images: Path | None, label_map: Path | None, dataset: Path | str | None
 ) -> LabeledDataset:
@@ -124,36 +123,30 @@ def _round(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-_data_options = [
-    click.option(
-        "--images",
-        type=click.Path(exists=True, file_okay=False, path_type=Path),
-        default=None,
-        help="Folder with one subfolder of images per label.",
-    ),
-    click.option(
-        "--label-map",
-        type=click.Path(exists=True, dir_okay=False, path_type=Path),
-        default=None,
-        help="TOML [labels] table grouping --images folders into labels.",
-    ),
-    click.option(
-        "--dataset",
-        type=DATASET_OR_URI,
-        default=None,
-        help="A labeled dataset file (dataset.jsonl from `redditvision label --out`); "
-        "cloud backends: the gs:// import file.",
-    ),
-]
-
-
-def _with(options: Sequence[Callable[[Any], Any]]) -> Callable[[Any], Any]:
-    def decorate(fn: Any) -> Any:
-        for option in reversed(options):
-            fn = option(fn)
-        return fn
-
-    return decorate
+def _data_options(fn: F) -> F:
+    """Add ``--images``, ``--label-map`` and ``--dataset`` (train and evaluate)."""
+    options = [
+        click.option(
+            "--images",
+            type=click.Path(exists=True, file_okay=False, path_type=Path),
+            default=None,
+            help="Folder with one subfolder of images per label.",
+        ),
+        click.option(
+            "--label-map",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            default=None,
+            help="TOML [labels] table grouping --images folders into labels.",
+        ),
+        click.option(
+            "--dataset",
+            type=DATASET_OR_URI,
+            default=None,
+            help="A labeled dataset file (dataset.jsonl from `redditvision label --out`); "
+            "cloud backends: the gs:// import file.",
+        ),
+    ]
+    return apply_options(fn, options)
 
 
 @click.command()
@@ -164,7 +157,7 @@ def _with(options: Sequence[Callable[[Any], Any]]) -> Callable[[Any], Any]:
     show_default=True,
     help="Where to train.",
 )
-@_with(_data_options)
+@_data_options
 @click.option(
     "--out",
     "out",
@@ -232,7 +225,7 @@ def train(
             **cloud,
         )
         return
-    fractions = _parse_split(split)
+    fractions = parse_split(split)
     data = _dataset(images, label_map, dataset)
     if all(image.ml_use is None for image in data.images):
         data = split_dataset(
@@ -370,7 +363,7 @@ def _print_evaluation(evaluation: Any) -> None:
 @click.option(
     "--model", "model_ref", required=True, help="Local: the model folder; cloud: the model name."
 )
-@_with(_data_options)
+@_data_options
 @click.option(
     "--cache-dir",
     type=click.Path(file_okay=False, path_type=Path),
