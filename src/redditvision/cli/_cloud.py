@@ -18,6 +18,7 @@ import click
 
 from redditvision.cli._common import (
     apply_options,
+    backend_option,
     echo_json,
     err_console,
     handle_errors,
@@ -42,6 +43,8 @@ __all__ = [
 F = TypeVar("F", bound=Callable[..., Any])
 
 CLOUD_BACKENDS = ("vertex", "automl")
+
+_backend_option = backend_option(CLOUD_BACKENDS, default="vertex", help_text="The cloud service.")
 
 
 def cloud_options(fn: F) -> F:
@@ -286,13 +289,7 @@ def _model(backend: str, resource: str) -> TrainedModel:
 
 
 @click.command()
-@click.option(
-    "--backend",
-    type=click.Choice(CLOUD_BACKENDS),
-    default="vertex",
-    show_default=True,
-    help="The cloud service.",
-)
+@_backend_option
 @click.option("--model", "model", required=True, help="Model resource name to deploy.")
 @click.option(
     "--min-replicas",
@@ -351,13 +348,7 @@ def deploy(
 
 
 @click.command()
-@click.option(
-    "--backend",
-    type=click.Choice(CLOUD_BACKENDS),
-    default="vertex",
-    show_default=True,
-    help="The cloud service.",
-)
+@_backend_option
 @click.option("--endpoint", default=None, help="Vertex AI: endpoint resource name.")
 @click.option(
     "--deployed-model-id",

@@ -29,6 +29,7 @@ __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_FAILED",
     "apply_options",
+    "backend_option",
     "echo_json",
     "err_console",
     "handle_errors",
@@ -150,3 +151,23 @@ def parse_split(text: str) -> tuple[float, float, float]:
     if len(parts) != 3:
         raise click.BadParameter("give three fractions, e.g. 0.8,0.1,0.1", param_hint="--split")
     return parts[0], parts[1], parts[2]
+
+
+def backend_option(choices: Sequence[str], *, default: str, help_text: str) -> Callable[[F], F]:
+    """The ``--backend`` option of the model and cloud commands.
+
+    Args:
+        choices: The backend names offered (shown in ``--help``).
+        default: The backend used without ``--backend`` (shown in ``--help``).
+        help_text: The option's help line.
+
+    Returns:
+        A click option decorator; one can decorate several commands.
+    """
+    return click.option(
+        "--backend",
+        type=click.Choice(choices),
+        default=default,
+        show_default=True,
+        help=help_text,
+    )

@@ -25,6 +25,7 @@ from redditvision.cli._cloud import (
 )
 from redditvision.cli._common import (
     apply_options,
+    backend_option,
     echo_json,
     err_console,
     handle_errors,
@@ -42,6 +43,21 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 BACKENDS: tuple[str, ...] = ("local", "vertex", "automl")
 """The ``--backend`` choices of ``train``, ``evaluate`` and ``predict``."""
+
+_model_backend_option = backend_option(BACKENDS, default="local", help_text="The model's backend.")
+_cache_dir_option = click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Local: embedding cache [default: ~/.cache/redditvision/embeddings].",
+)
+_image_paths_argument = click.argument(
+    "image_paths",
+    metavar="IMAGE...",
+    nargs=-1,
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+)
 
 
 def make_backend(
@@ -150,13 +166,7 @@ def _data_options(fn: F) -> F:
 
 
 @click.command()
-@click.option(
-    "--backend",
-    type=click.Choice(BACKENDS),
-    default="local",
-    show_default=True,
-    help="Where to train.",
-)
+@backend_option(BACKENDS, default="local", help_text="Where to train.")
 @_data_options
 @click.option(
     "--out",
@@ -178,12 +188,7 @@ def _data_options(fn: F) -> F:
     default=None,
     help="Local: seconds for the head search [default: no limit].",
 )
-@click.option(
-    "--cache-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Local: embedding cache [default: ~/.cache/redditvision/embeddings].",
-)
+@_cache_dir_option
 @click.option("--no-cache", is_flag=True, help="Local: do not read or write the embedding cache.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 @cloud_training_options
@@ -353,23 +358,12 @@ def _print_evaluation(evaluation: Any) -> None:
 
 
 @click.command()
-@click.option(
-    "--backend",
-    type=click.Choice(BACKENDS),
-    default="local",
-    show_default=True,
-    help="The model's backend.",
-)
+@_model_backend_option
 @click.option(
     "--model", "model_ref", required=True, help="Local: the model folder; cloud: the model name."
 )
 @_data_options
-@click.option(
-    "--cache-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Local: embedding cache [default: ~/.cache/redditvision/embeddings].",
-)
+@_cache_dir_option
 @click.option("--json", "as_json", is_flag=True, help="Print the evaluation as one JSON object.")
 @cloud_options
 @handle_errors
@@ -410,13 +404,7 @@ def evaluate(
 
 
 @click.command()
-@click.option(
-    "--backend",
-    type=click.Choice(BACKENDS),
-    default="local",
-    show_default=True,
-    help="The model's backend.",
-)
+@_model_backend_option
 @click.option(
     "--model",
     "--endpoint",
@@ -446,13 +434,7 @@ def evaluate(
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per image on stdout.")
 @cloud_options
-@click.argument(
-    "image_paths",
-    metavar="IMAGE...",
-    nargs=-1,
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-)
+@_image_paths_argument
 @handle_errors
 def predict(
     backend: str,
@@ -549,13 +531,7 @@ def predict(
     help="Labels per image.",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per image on stdout.")
-@click.argument(
-    "image_paths",
-    metavar="IMAGE...",
-    nargs=-1,
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-)
+@_image_paths_argument
 @handle_errors
 def labels(max_results: int, as_json: bool, image_paths: tuple[Path, ...]) -> None:
     """Generic labels offline: the top ImageNet-1k classes (EfficientNet-Lite0).
