@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from google.cloud import automl_v1
+from PIL import Image
 
 from fakes.automl import FakeAutoML
 from redditvision.cli import main
@@ -81,3 +82,48 @@ def test_deploy_of_a_missing_automl_model_exits_with_the_servers_message(
     assert "ICN404 does not exist" in run.stderr
     assert "status=NOT_FOUND" in run.stderr
     assert fake.server.calls_to("DeployModel") == []
+
+
+def test_train_evaluate_and_predict_with_backend_automl(fake: FakeAutoML, tmp_path: Path) -> None:
+    runner = CliRunner()
+    csv = "gs://bucket/bmw/automl.csv"
+
+    trained = runner.invoke(
+        main,
+        ["train", "--dataset", csv, "--budget", "8000", "--json", *automl_args(fake, tmp_path)],
+    )
+
+    assert trained.exit_code == 0, trained.output
+    result = last_json(trained.stdout)
+    model = result["model"]
+    assert model in fake.models
+    (create,) = fake.server.calls_to("CreateModel")
+    assert create.request.model.image_classification_model_metadata.model_type == "cloud"
+    (imported,) = fake.server.calls_to("ImportData")
+    assert list(imported.request.input_config.gcs_source.input_uris) == [csv]
+
+    again = runner.invoke(
+        main, ["train", "--dataset", csv, "--budget", "8000", *automl_args(fake, tmp_path)]
+    )
+    assert again.exit_code == 0, again.output
+    assert again.stdout.strip().splitlines()[-1] == model  # resumed, not trained twice
+    assert len(fake.server.calls_to("CreateModel")) == 1
+
+    evaluated = runner.invoke(
+        main, ["evaluate", "--model", model, "--json", *automl_args(fake, tmp_path)]
+    )
+    assert evaluated.exit_code == 0, evaluated.output
+    assert last_json(evaluated.stdout)["labels"] == ["M3", "X5", "Z4"]
+
+    image = tmp_path / "z4.png"
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(image)
+    predicted = runner.invoke(
+        main,
+        ["predict", "--model", model, "--json", *automl_args(fake, tmp_path), str(image)],
+    )
+    assert predicted.exit_code == 0, predicted.output
+    answer = last_json(predicted.stdout)
+    assert answer["predictions"][0]["label"] == "Z4"
+    # predict deployed the model for this call and undeployed it afterwards
+    assert len(fake.server.calls_to("DeployModel")) == 1
+    assert fake.models[model].deployment_state == UNDEPLOYED
