@@ -10,7 +10,7 @@ machine, no account) is built here; cloud backends plug in by adding their name 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -103,16 +103,61 @@ def make_backend(
 
 
 @contextmanager
-def _extraction_progress(
-    description: str, *, disable: bool = False
-) -> Iterator[Callable[[int, int], None]]:
-    with progress(disable=disable) as display:
-        task = display.add_task(description, total=None)
+def _open_backend(name: str, *, disable_progress: bool, **options: Any) -> Iterator[Any]:
+    """:func:`make_backend` with a "features" progress bar fed by ``on_progress``; closed after."""
+    with progress(disable=disable_progress) as display:
+        task = display.add_task("features", total=None)
 
         def advance(done: int, total: int) -> None:
             display.update(task, completed=done, total=total)
 
-        yield advance
+        built = make_backend(name, on_progress=advance, **options)
+        try:
+            yield built
+        finally:
+            built.close()
+
+
+def _model_for(built: Any, backend: str, model_ref: str) -> TrainedModel:
+    """The ``--model`` of a command: a loaded local model folder, or a cloud resource name."""
+    if backend == "local":
+        model: TrainedModel = built.load(model_ref)
+        return model
+    return TrainedModel(backend=backend, resource=model_ref)
+
+
+def _echo_image_error(path: Path, message: str | None, *, as_json: bool) -> None:
+    """Report one image that failed: a JSON line on stdout, or a line on stderr."""
+    if as_json:
+        echo_json({"image": str(path), "error": message})
+    else:
+        err_console.print(f"{path}: {message}", highlight=False)
+
+
+def _echo_image_scores(
+    path: Path,
+    key: str,
+    scores: Sequence[tuple[str, float]],
+    *,
+    as_json: bool,
+    shown: int | None = None,
+) -> None:
+    """Print one image's scored labels, best first.
+
+    With ``as_json`` one line ``{"image": path, key: [{"label", "score"}, ...]}`` (scores
+    rounded to 6 places); otherwise ``path<TAB>label score, ...`` with the first ``shown``
+    labels (all when None) at 3 places.
+    """
+    if as_json:
+        echo_json(
+            {
+                "image": str(path),
+                key: [{"label": label, "score": round(score, 6)} for label, score in scores],
+            }
+        )
+    else:
+        text = ", ".join(f"{label} {score:.3f}" for label, score in scores[:shown])
+        click.echo(f"{path}\t{text}")
 
 
 def _dataset(
@@ -238,16 +283,12 @@ def train(
         )
     if backend == "local" and out is None:
         raise ConfigError("train --backend local needs --out MODEL_DIR")
-    with _extraction_progress("features", disable=as_json) as advance:
-        built = make_backend(
-            backend, cache_dir=cache_dir, use_cache=not no_cache, on_progress=advance
+    with _open_backend(
+        backend, disable_progress=as_json, cache_dir=cache_dir, use_cache=not no_cache
+    ) as built:
+        model: TrainedModel = built.train(
+            data, budget=TrainingBudget(time_limit_s=time_limit), out=out
         )
-        try:
-            model: TrainedModel = built.train(
-                data, budget=TrainingBudget(time_limit_s=time_limit), out=out
-            )
-        finally:
-            built.close()
     meta = dict(model.metadata)
     if as_json:
         echo_json(
@@ -386,17 +427,8 @@ def evaluate(
     from redditvision.metrics import evaluation_to_json
 
     data = None if images is None and dataset is None else _dataset(images, label_map, dataset)
-    with _extraction_progress("features", disable=as_json) as advance:
-        built = make_backend(backend, cache_dir=cache_dir, on_progress=advance, **cloud)
-        try:
-            model = (
-                built.load(model_ref)
-                if backend == "local"
-                else TrainedModel(backend=backend, resource=model_ref)
-            )
-            evaluation = built.evaluate(model, data)
-        finally:
-            built.close()
+    with _open_backend(backend, disable_progress=as_json, cache_dir=cache_dir, **cloud) as built:
+        evaluation = built.evaluate(_model_for(built, backend, model_ref), data)
     if as_json:
         echo_json(evaluation_to_json(evaluation))
     else:
@@ -455,11 +487,7 @@ def predict(
     from redditvision.classify import Classifier, read_image_bytes
 
     built = make_backend(backend, **cloud)
-    model = (
-        built.load(model_ref)
-        if backend == "local"
-        else TrainedModel(backend=backend, resource=model_ref)
-    )
+    model = _model_for(built, backend, model_ref)
     failures = 0
     with Classifier(model, backend=built, batch_size=batch_size) as classifier:
         for start in range(0, len(image_paths), batch_size):
@@ -499,24 +527,16 @@ def predict(
                 if blobs[index] is None:
                     failures += 1
                     message = errors.get(index, "cannot read the image")
-                    if as_json:
-                        echo_json({"image": str(path), "error": message})
-                    else:
-                        err_console.print(f"{path}: {message}", highlight=False)
+                    _echo_image_error(path, message, as_json=as_json)
                     continue
                 predictions = next(results)
-                if as_json:
-                    echo_json(
-                        {
-                            "image": str(path),
-                            "predictions": [
-                                {"label": p.label, "score": round(p.score, 6)} for p in predictions
-                            ],
-                        }
-                    )
-                else:
-                    shown = ", ".join(f"{p.label} {p.score:.3f}" for p in predictions[:3])
-                    click.echo(f"{path}\t{shown}")
+                _echo_image_scores(
+                    path,
+                    "predictions",
+                    [(p.label, p.score) for p in predictions],
+                    as_json=as_json,
+                    shown=3,
+                )
     built.close()
     if failures:
         raise SystemExit(1)
@@ -560,24 +580,14 @@ def labels(max_results: int, as_json: bool, image_paths: tuple[Path, ...]) -> No
             error = errors.get(index) or (result.error if result is not None else None)
             if error is not None or result is None:
                 failures += 1
-                if as_json:
-                    echo_json({"image": str(path), "error": error})
-                else:
-                    err_console.print(f"{path}: {error}", highlight=False)
+                _echo_image_error(path, error, as_json=as_json)
                 continue
-            if as_json:
-                echo_json(
-                    {
-                        "image": str(path),
-                        "labels": [
-                            {"label": item.label, "score": round(item.score or 0.0, 6)}
-                            for item in result.labels
-                        ],
-                    }
-                )
-            else:
-                shown = ", ".join(f"{item.label} {item.score or 0.0:.3f}" for item in result.labels)
-                click.echo(f"{path}\t{shown}")
+            _echo_image_scores(
+                path,
+                "labels",
+                [(item.label, item.score or 0.0) for item in result.labels],
+                as_json=as_json,
+            )
     labeler.close()
     if failures:
         raise SystemExit(1)
