@@ -10,7 +10,7 @@ backend from them with a progress callback on standard error. ``train``, ``evalu
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,6 +23,7 @@ from redditvision.cli._common import (
     err_console,
     handle_errors,
     progress,
+    trained_model_json,
 )
 from redditvision.errors import ConfigError
 from redditvision.models import DatasetLocation, TrainedModel, TrainingBudget
@@ -148,11 +149,8 @@ def cloud_backend(backend: str, **options: Any) -> Iterator[Any]:
             if not err_console.is_terminal:
                 err_console.print(f"{backend} {step}: {message}", highlight=False, soft_wrap=True)
 
-        built = make_cloud_backend(backend, progress_callback=report, **options)
-        try:
+        with closing(make_cloud_backend(backend, progress_callback=report, **options)) as built:
             yield built
-        finally:
-            built.close()
 
 
 class _DatasetOrURI(click.ParamType):  # type: ignore[type-arg]  # generic only in click >= 8.2
@@ -270,15 +268,7 @@ def train_on_cloud(
         )
     meta = dict(model.metadata)
     if as_json:
-        echo_json(
-            {
-                "model": model.resource,
-                "backend": model.backend,
-                "labels": [model.label_map.get(label, label) for label in model.labels],
-                "display_name": model.display_name,
-                **meta,
-            }
-        )
+        echo_json({**trained_model_json(model), "display_name": model.display_name, **meta})
         return
     err_console.print(f"trained {model.resource} ({backend})", highlight=False)
     click.echo(model.resource)

@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
@@ -25,6 +25,9 @@ from rich.progress import (
 
 from redditvision.errors import RedditVisionError
 
+if TYPE_CHECKING:
+    from redditvision.models import TrainedModel
+
 __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_FAILED",
@@ -36,6 +39,7 @@ __all__ = [
     "parse_split",
     "progress",
     "setup_logging",
+    "trained_model_json",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -171,3 +175,20 @@ def backend_option(choices: Sequence[str], *, default: str, help_text: str) -> C
         show_default=True,
         help=help_text,
     )
+
+
+def trained_model_json(model: TrainedModel) -> dict[str, Any]:
+    """The first keys of ``train --json`` on every backend: model, backend and labels.
+
+    Args:
+        model: The trained model.
+
+    Returns:
+        ``{"model": resource, "backend": name, "labels": [original label names]}``; the
+        caller adds its backend's own keys after these.
+    """
+    return {
+        "model": model.resource,
+        "backend": model.backend,
+        "labels": [model.label_map.get(label, label) for label in model.labels],
+    }

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,6 +31,7 @@ from redditvision.cli._common import (
     handle_errors,
     parse_split,
     progress,
+    trained_model_json,
 )
 from redditvision.errors import ConfigError, PredictionError
 from redditvision.models import LabeledDataset, TrainedModel, TrainingBudget
@@ -111,11 +112,8 @@ def _open_backend(name: str, *, disable_progress: bool, **options: Any) -> Itera
         def advance(done: int, total: int) -> None:
             display.update(task, completed=done, total=total)
 
-        built = make_backend(name, on_progress=advance, **options)
-        try:
+        with closing(make_backend(name, on_progress=advance, **options)) as built:
             yield built
-        finally:
-            built.close()
 
 
 def _model_for(built: Any, backend: str, model_ref: str) -> TrainedModel:
@@ -293,9 +291,7 @@ def train(
     if as_json:
         echo_json(
             {
-                "model": model.resource,
-                "backend": model.backend,
-                "labels": [model.label_map.get(label, label) for label in model.labels],
+                **trained_model_json(model),
                 **{
                     key: meta.get(key)
                     for key in (
