@@ -160,7 +160,9 @@ class ImageRecord:
         reason: Why it is not ok, else None.
         path: The verified file on disk (content-addressed name), else None.
         sha256: Hex SHA-256 of the bytes, else None.
-        phash: Perceptual hash as hex (``imagehash.phash``, 64 bits), else None.
+        phash: Perceptual hash as hex (``imagehash.phash``, 64 bits) of the JPEG decoded at
+            1/8 scale (draft mode), else None; compare it only with other stored hashes (it
+            can differ from a full-size hash by a few bits).
         width: Pixels, else None.
         height: Pixels, else None.
         format: Pillow format name sniffed from the bytes, e.g. ``"JPEG"``, else None.
