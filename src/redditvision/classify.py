@@ -13,11 +13,11 @@ import io
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Protocol, Union, runtime_checkable
 
 from PIL import Image
 
+from redditvision._closing import Closeable
 from redditvision.errors import ConfigError, PredictionError
 from redditvision.models import Prediction, TrainedModel
 
@@ -104,7 +104,7 @@ class PredictionBackend(Protocol):
         ...
 
 
-class Classifier:
+class Classifier(Closeable):
     """Classify images with a trained model from any backend.
 
     Args:
@@ -246,14 +246,3 @@ class Classifier:
         if self._predictor is not None:
             self._predictor.close()
             self._predictor = None
-
-    def __enter__(self) -> Classifier:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

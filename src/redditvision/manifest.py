@@ -26,9 +26,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
+from redditvision._closing import Closeable
 from redditvision.errors import ConfigError
 from redditvision.models import ImageRecord, RecordStatus
 
@@ -121,7 +121,7 @@ def _relative(path: Path, folder: Path) -> str:
     return path.resolve().relative_to(folder).as_posix()
 
 
-class ImageManifest:
+class ImageManifest(Closeable):
     """The SQLite manifest of a download folder.
 
     Args:
@@ -446,17 +446,6 @@ class ImageManifest:
                     reader.close()
                 self._readers.clear()
                 self._db.close()
-
-    def __enter__(self) -> ImageManifest:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"ImageManifest({str(self.path)!r})"

@@ -26,11 +26,11 @@ import os
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
 
+from redditvision._closing import Closeable
 from redditvision._google import is_transient_google, translate_google
 from redditvision.dataset import IMPORT_FILE_NAMES, IMPORT_FORMATS, render_import_file
 from redditvision.errors import ConfigError, DatasetError, StorageError
@@ -176,7 +176,7 @@ def _label_map_json(dataset: LabeledDataset) -> str:
     return json.dumps(mapping, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
 
 
-class GcsDatasetWriter:
+class GcsDatasetWriter(Closeable):
     """Uploads a dataset to a Cloud Storage bucket and writes its import file.
 
     Object names are ``{prefix}/{label}/{sha256}.{ext}`` with the content type from the
@@ -290,17 +290,6 @@ class GcsDatasetWriter:
         self._closed = True
         if self._owns_client:
             self._client.close()
-
-    def __enter__(self) -> GcsDatasetWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def write(
         self,
@@ -619,7 +608,7 @@ class GcsDatasetWriter:
         )
 
 
-class LocalDatasetWriter:
+class LocalDatasetWriter(Closeable):
     """Writes a dataset into a local folder: the Cloud Storage layout with ``file://`` URIs.
 
     Images are copied to ``{root}/{prefix}/{label}/{sha256}.{ext}`` (temporary name, then
@@ -649,17 +638,6 @@ class LocalDatasetWriter:
     def close(self) -> None:
         """Nothing to release; present so both writers are used alike. Safe twice."""
         self._closed = True
-
-    def __enter__(self) -> LocalDatasetWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def write(
         self,

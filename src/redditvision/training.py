@@ -10,9 +10,9 @@ the ``backend=`` argument only.
 
 from __future__ import annotations
 
-from types import TracebackType
 from typing import Protocol, runtime_checkable
 
+from redditvision._closing import Closeable
 from redditvision.models import (
     DatasetLocation,
     Evaluation,
@@ -76,7 +76,7 @@ class TrainingBackend(Protocol):
         ...
 
 
-class AutoMLTrainer:
+class AutoMLTrainer(Closeable):
     """Train and evaluate image classifiers on any backend.
 
     Args:
@@ -139,14 +139,3 @@ class AutoMLTrainer:
         if not self._closed:
             self._closed = True
             self.backend.close()
-
-    def __enter__(self) -> AutoMLTrainer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

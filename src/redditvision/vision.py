@@ -18,12 +18,12 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
 from PIL import Image
 
+from redditvision._closing import Closeable
 from redditvision._google import translate_google
 from redditvision.classify import Classifier, ImageInput, read_image_bytes
 from redditvision.errors import ComparisonError, ConfigError, PredictionError
@@ -156,7 +156,7 @@ def _clamp01(value: float) -> float:
     return min(1.0, max(0.0, float(value)))
 
 
-class CloudVisionLabeler:
+class CloudVisionLabeler(Closeable):
     """Generic labels from Google Cloud Vision (label detection and web detection).
 
     Images go to ``ImageAnnotator.BatchAnnotateImages`` in requests of at most
@@ -419,17 +419,6 @@ class CloudVisionLabeler:
         if self._owns_client:
             transport: Any = self._client.transport
             transport.close()
-
-    def __enter__(self) -> CloudVisionLabeler:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 # -- matching generic labels against classes ---------------------------------------------
@@ -778,7 +767,7 @@ def _image_name(image: ImageInput, index: int) -> str:
     return f"image {index + 1}"
 
 
-class VisionComparator:
+class VisionComparator(Closeable):
     """Compare a generic labeler with a custom model, image by image.
 
     Args:
@@ -1085,14 +1074,3 @@ class VisionComparator:
         """Close both sides (generic labeler and classifier); safe to call twice."""
         self.generic.close()
         self.custom.close()
-
-    def __enter__(self) -> VisionComparator:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -46,13 +46,13 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Any, TypeVar
 
 from google.api_core import exceptions as core_exceptions
 from google.cloud import automl_v1
 from PIL import Image, UnidentifiedImageError
 
+from redditvision._closing import Closeable
 from redditvision._google import translate_google
 from redditvision.backends._state import RunState
 from redditvision.errors import (
@@ -441,7 +441,7 @@ def _fit_image(image: bytes, limit: int) -> bytes:
             )
 
 
-class LegacyAutoMLPredictor:
+class LegacyAutoMLPredictor(Closeable):
     """A legacy AutoML v1 model ready to answer online predictions.
 
     Built by :meth:`LegacyAutoMLBackend.open_predictor`; closing it undeploys the model when
@@ -559,19 +559,8 @@ class LegacyAutoMLPredictor:
         if self.undeploy_on_close:
             self._backend.undeploy(self.model)
 
-    def __enter__(self) -> LegacyAutoMLPredictor:
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class LegacyAutoMLBackend:
+class LegacyAutoMLBackend(Closeable):
     """Train, evaluate, deploy and predict on legacy AutoML v1 (shut down for Vision).
 
     Google shut AutoML Vision down on 2024-03-31 (see :data:`AUTOML_SHUTDOWN_NOTICE`);
@@ -1344,14 +1333,3 @@ class LegacyAutoMLBackend:
             return
         for client in (self.client, self.prediction_client):
             client.transport.close()  # type: ignore[no-untyped-call]  # GAPIC transport
-
-    def __enter__(self) -> LegacyAutoMLBackend:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -40,7 +40,6 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
@@ -51,6 +50,7 @@ from google.protobuf import json_format, struct_pb2
 from google.rpc import code_pb2
 from PIL import Image, UnidentifiedImageError
 
+from redditvision._closing import Closeable
 from redditvision._google import translate_google
 from redditvision.backends._state import RunState
 from redditvision.errors import (
@@ -409,7 +409,7 @@ def fit_online_limit(image: bytes, *, limit: int = ONLINE_PREDICTION_LIMIT_BYTES
     )
 
 
-class VertexAutoMLBackend:
+class VertexAutoMLBackend(Closeable):
     """Train, evaluate, deploy and query AutoML image classification models on Vertex AI.
 
     Implements :class:`~redditvision.training.TrainingBackend` and
@@ -1580,17 +1580,6 @@ class VertexAutoMLBackend:
             ):
                 if client is not None:
                     client.transport.close()
-
-    def __enter__(self) -> VertexAutoMLBackend:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 class VertexPredictor:

@@ -13,13 +13,13 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
-from types import TracebackType
 from urllib.parse import urljoin, urlsplit
 
 import attrs
 import numpy as np
 import requests
 
+from redditvision._closing import Closeable
 from redditvision.download._limits import DownloadLimits
 from redditvision.download._netguard import GuardedAdapter, check_url, make_policy
 from redditvision.download._verify import (
@@ -158,7 +158,7 @@ class _NearIndex:
         self._groups.append(group)
 
 
-class ImageDownloader:
+class ImageDownloader(Closeable):
     """Download the images of posts: concurrent, guarded, verified, deduplicated, resumable.
 
     Each media item of each :class:`~redditvision.models.ImagePost` becomes one
@@ -276,17 +276,6 @@ class ImageDownloader:
         if self._own_session:
             self._session.close()
         self.manifest.close()
-
-    def __enter__(self) -> ImageDownloader:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"ImageDownloader({str(self.out_dir)!r}, concurrency={self.concurrency})"

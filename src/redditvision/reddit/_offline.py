@@ -12,6 +12,7 @@ from typing import IO, Any, TypeVar
 
 import zstandard
 
+from redditvision._closing import Closeable
 from redditvision.errors import ListingFormatError, SourceError
 from redditvision.models import ImagePost
 from redditvision.reddit._posts import CollectStats, PostFilters, _Collector
@@ -33,7 +34,7 @@ def _paths(paths: Iterable[str | os.PathLike[str]]) -> tuple[Path, ...]:
     return tuple(Path(path) for path in paths)
 
 
-class _FileSource:
+class _FileSource(Closeable):
     def __init__(
         self, paths: Iterable[str | os.PathLike[str]], *, filters: PostFilters | None = None
     ) -> None:
@@ -50,12 +51,6 @@ class _FileSource:
     def close(self) -> None:
         """Release nothing held between calls; safe to call twice."""
         self._closed = True
-
-    def __enter__(self: _S) -> _S:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         names = ", ".join(str(path) for path in self.paths)

@@ -14,6 +14,7 @@ import prawcore
 import prawcore.exceptions
 import requests
 
+from redditvision._closing import Closeable
 from redditvision.errors import ConfigError, RedditVisionError, SourceError
 from redditvision.models import ImagePost
 from redditvision.reddit._posts import CollectStats, PostFilters, _Collector
@@ -61,7 +62,7 @@ class _TimeoutRequestor(prawcore.Requestor):
         return super().request(*args, timeout=self.timeout, **kwargs)
 
 
-class RedditImageSource:
+class RedditImageSource(Closeable):
     """Image submissions of subreddits, read through the Reddit API with praw.
 
     Listings are paged by praw (100 submissions a request) and streamed: nothing holds a
@@ -281,12 +282,6 @@ class RedditImageSource:
         if self._owned_session is not None:
             self._owned_session.close()
             self._owned_session = None
-
-    def __enter__(self) -> RedditImageSource:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         # Never the praw config: it holds the client secret.

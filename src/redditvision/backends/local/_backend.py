@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 from numpy.typing import NDArray
 
+from redditvision._closing import Closeable
 from redditvision.backends.local._cache import EmbeddingCache, default_cache_dir
 from redditvision.backends.local._deps import INSTALL_HINT
 from redditvision.backends.local._extractor import (
@@ -309,7 +310,7 @@ def _fingerprint(pairs: Sequence[tuple[str, str, str]]) -> str:
     return digest.hexdigest()
 
 
-class LocalBackend:
+class LocalBackend(Closeable):
     """Train, evaluate and predict on this machine, offline (the embedded default).
 
     Features come from a pretrained network (default EfficientNet-Lite0, whose ImageNet
@@ -721,9 +722,3 @@ class LocalBackend:
     def close(self) -> None:
         """Nothing to release beyond memory; safe to call twice."""
         self._closed = True
-
-    def __enter__(self) -> LocalBackend:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
