@@ -806,22 +806,7 @@ def label_records(
         per_rule[rule.name] += 1
         group = record.near_duplicate_group or record.sha256
         entries.append((Path(record.path), rule.label, record.sha256, group, record.key))
-    mapping = map_labels((entry[1] for entry in entries), normalize=normalize)
-    dataset = LabeledDataset(
-        images=tuple(
-            LabeledImage(
-                path=path,
-                label=mapping[original],
-                original_label=original,
-                sha256=sha,
-                group=group,
-                source=source,
-            )
-            for path, original, sha, group, source in entries
-        ),
-        label_map={service: original for original, service in sorted(mapping.items())},
-        name=name,
-    )
+    dataset = _with_label_map(entries, normalize=normalize, name=name)
     report = LabelingReport(
         labeled=len(entries), per_rule=per_rule, unmatched=tuple(unmatched), not_ok=tuple(not_ok)
     )

@@ -27,6 +27,7 @@ from typing import Any
 import attrs
 
 from redditvision.errors import ConfigError, RedditVisionError
+from redditvision.metrics import evaluation_from_json, evaluation_to_json
 from redditvision.models import (
     DatasetLocation,
     Evaluation,
@@ -639,22 +640,6 @@ def _generic(config: RunConfig, clients: RunClients) -> Any:
     return ImageNetLabeler()
 
 
-def _evaluation_to_json(evaluation: Evaluation) -> dict[str, Any]:
-    return attrs.asdict(evaluation, recurse=True)
-
-
-def _evaluation_from_json(data: Mapping[str, Any]) -> Evaluation:
-    from redditvision.models import LabelMetrics, Misclassified, ThresholdMetrics
-
-    fields = dict(data)
-    fields["labels"] = tuple(fields["labels"])
-    fields["per_label"] = tuple(LabelMetrics(**item) for item in fields["per_label"])
-    fields["confusion_matrix"] = tuple(tuple(row) for row in fields["confusion_matrix"])
-    fields["thresholds"] = tuple(ThresholdMetrics(**item) for item in fields["thresholds"])
-    fields["misclassified"] = tuple(Misclassified(**item) for item in fields["misclassified"])
-    return Evaluation(**fields)
-
-
 def _model_to_json(model: TrainedModel) -> dict[str, Any]:
     return {
         "backend": model.backend,
@@ -871,11 +856,12 @@ def run(
         labeled = ds.load_local_dataset(labeled_file)
         evaluation = backend.evaluate(model, labeled)
         path = output / "evaluation.json"
-        path.write_text(json.dumps(_evaluation_to_json(evaluation), indent=2), encoding="utf-8")
-        return {"evaluation": _evaluation_to_json(evaluation), "file": str(path)}
+        data = evaluation_to_json(evaluation)
+        path.write_text(json.dumps(data, indent=2), encoding="utf-8")
+        return {"evaluation": data, "file": str(path)}
 
     evaluated = step("evaluate", _fingerprint(trained), evaluate)
-    evaluation = _evaluation_from_json(evaluated["evaluation"])
+    evaluation = evaluation_from_json(evaluated["evaluation"])
 
     # 7. compare
     report_html: Path | None = None
