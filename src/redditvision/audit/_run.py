@@ -46,13 +46,18 @@ _CHUNK = 16
 
 
 def _limit_messages(dataset: LabeledDataset, target: str) -> tuple[str, ...]:
-    from redditvision.dataset import check_dataset
+    from redditvision.checks import check_dataset
 
     try:
         report = check_dataset(dataset, target=target)
     except RedditVisionError as exc:
         return (str(exc),)
-    return tuple(issue.message for issue in report.issues if "label" in issue.message)
+    # Per-label findings only (counts, balance): the per-image ones are the audit's own.
+    return tuple(
+        f"{'error' if issue in report.errors else 'warning'}: {issue.message}"
+        for issue in (*report.errors, *report.warnings)
+        if issue.item is None
+    )
 
 
 def _generic_words(
@@ -106,7 +111,7 @@ def audit_dataset(
         MissingDependencyError: The ``[local]`` extra (torch, scikit-learn, cleanlab) is
             missing.
     """
-    from redditvision.dataset import group_near_duplicates
+    from redditvision.split import group_near_duplicates
 
     images = dataset.images
     if not images:

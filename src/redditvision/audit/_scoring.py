@@ -96,8 +96,9 @@ def score_embeddings(
         The scores.
 
     Raises:
-        DatasetError: Fewer than two labels, or fewer than 2 images of some label after
-            outliers are set aside (cross-validation needs at least 2 per label).
+        DatasetError: Fewer than two labels with at least 2 images each once outliers are
+            set aside (cross-validation needs 2 per label). Images of smaller labels are
+            left unscored for label errors (quality 1.0).
     """
     from cleanlab.filter import find_label_issues
     from cleanlab.rank import get_label_quality_scores
@@ -112,18 +113,19 @@ def score_embeddings(
     if n_labels < 2:
         raise DatasetError("the audit needs at least two labels to look for label errors")
     outlier, flag, severity = _outliers(x)
-    keep = np.flatnonzero(~flag)
-    present = np.bincount(y[keep], minlength=n_labels)
-    smallest = int(present[present > 0].min()) if present.any() else 0
-    if smallest < 2 or int((present > 0).sum()) < 2:
+    # Labels with fewer than 2 images (besides outliers) cannot be cross-validated: their
+    # images are left unscored for label errors rather than sinking the whole audit.
+    counts = np.bincount(y[~flag], minlength=n_labels)
+    scorable = counts >= 2
+    keep = np.flatnonzero(~flag & scorable[y])
+    used = np.flatnonzero(scorable)
+    if used.size < 2:
         raise DatasetError(
-            "the audit needs at least 2 images of each label (besides outliers) and two "
-            f"labels; the smallest label has {smallest}"
+            "the audit needs two labels with at least 2 images each (besides outliers) to "
+            f"look for label errors; it found {used.size}"
         )
-    folds = max(2, min(FOLDS, smallest))
-    # Labels can be absent once outliers are set aside: fit on the labels present, then
-    # spread the probabilities back to all n_labels columns.
-    used = np.flatnonzero(present > 0)
+    folds = max(2, min(FOLDS, int(counts[used].min())))
+    # Fit on the scorable labels, then spread the probabilities back to all n_labels.
     remap = {int(label): i for i, label in enumerate(used)}
     y_keep = np.array([remap[int(label)] for label in y[keep]], dtype=np.int64)
     model = LogisticRegression(C=REGULARIZATION_C, max_iter=3000)

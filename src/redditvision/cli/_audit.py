@@ -73,7 +73,7 @@ def audit(
     """
     from redditvision.audit import ISSUE_KINDS, audit_dataset, write_audit
     from redditvision.backends.local import EfficientNetLite0Extractor, ImageNetLabeler
-    from redditvision.dataset import load_local_dataset, write_local_dataset
+    from redditvision.storage import load_local_dataset, write_local_dataset
     from redditvision.errors import ConfigError
 
     unknown = sorted(set(exclude) - set(ISSUE_KINDS))

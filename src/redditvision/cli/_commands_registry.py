@@ -13,6 +13,7 @@ MODULES: tuple[str, ...] = (
     "redditvision.cli._collect",
     "redditvision.cli._download",
     "redditvision.cli._dataset",
+    "redditvision.cli._audit",
     "redditvision.cli._models",
     "redditvision.cli._cloud",
     "redditvision.cli._compare",
