@@ -10,15 +10,15 @@ from typing import Any
 
 from PIL import Image
 
-from redditvision.models import GenericLabel, Prediction
-from redditvision.report import write_report
-from redditvision.vision import (
+from redditvision.compare import (
     ClassComparison,
     ComparisonReport,
     ComparisonSummary,
     ImageComparison,
-    ImageLabels,
 )
+from redditvision.labelers import ImageLabels
+from redditvision.models import GenericLabel, Prediction
+from redditvision.report import write_report
 
 LABELS = ("1-2series", "3-4series", "5-6series", "x-suv", "z3-4-8")
 

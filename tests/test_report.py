@@ -11,7 +11,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from redditvision.compare import (
+    ClassComparison,
+    ComparisonReport,
+    ComparisonSummary,
+    ImageComparison,
+)
 from redditvision.errors import ConfigError
+from redditvision.labelers import ImageLabels
 from redditvision.metrics import compute_evaluation
 from redditvision.models import Evaluation, GenericLabel, LabelMetrics, Prediction, ThresholdMetrics
 from redditvision.report import (
@@ -28,13 +35,6 @@ from redditvision.report import (
     render_markdown,
     write_evaluation_report,
     write_report,
-)
-from redditvision.vision import (
-    ClassComparison,
-    ComparisonReport,
-    ComparisonSummary,
-    ImageComparison,
-    ImageLabels,
 )
 
 EVIL = '<script>alert("x")</script> & | *bold*'
@@ -163,28 +163,42 @@ def test_write_report_writes_every_file_and_returns_their_paths(written: ReportF
     files = written
     names = {path.name for path in files.folder.iterdir()}
     assert files.html == files.folder / "report.html"
+    # With an evaluation, the custom model's confusion matrix and bars are drawn once, in
+    # its section (evaluation_*), not a second time from the comparison.
     assert names == {
         "report.html",
         "report.md",
         "comparison.csv",
         "comparison.jsonl",
         "summary.json",
-        "confusion_matrix.png",
-        "label_metrics.png",
+        "headline.png",
         "generic_naming.png",
+        "generic_labels.png",
         "evaluation_confusion_matrix.png",
         "evaluation_label_metrics.png",
         "evaluation_pr_curves.png",
     }
     assert set(files.plots) == {
-        "confusion_matrix",
-        "label_metrics",
+        "headline",
         "generic_naming",
+        "generic_labels",
         "evaluation_confusion_matrix",
         "evaluation_label_metrics",
         "evaluation_pr_curves",
     }
     assert all(path.is_file() for path in files.plots.values())
+
+
+def test_without_an_evaluation_the_comparison_draws_the_confusion_matrix_once(
+    tmp_path: Path,
+) -> None:
+    files = write_report(make_report(), tmp_path / "out")
+
+    assert {"confusion_matrix", "label_metrics"} <= set(files.plots)
+    assert not any(key.startswith("evaluation_") for key in files.plots)
+    page = files.html.read_text("utf-8")
+    assert page.count('<img alt="Confusion matrix') == 1
+    assert page.count('id="plot-confusion_matrix"') == 1
 
 
 def test_csv_and_json_lines_hold_one_row_per_image(written: ReportFiles) -> None:
@@ -214,7 +228,8 @@ def test_html_escapes_every_label_with_special_characters(written: ReportFiles) 
     page = written.html.read_text("utf-8")
 
     assert "<script>alert" not in page
-    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; | *bold*" in page
+    # Jinja2's autoescaping (MarkupSafe) writes a double quote as &#34;.
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; | *bold*" in page
     # The only scripts are the page's own sorting script.
     assert page.count("<script>") == 1
 
@@ -254,7 +269,7 @@ def test_plots_are_valid_pngs_of_the_expected_size(evaluation: Evaluation) -> No
 
 
 def test_plot_files_are_pngs_and_the_size_grows_with_labels(written: ReportFiles) -> None:
-    assert png_size(written.plots["confusion_matrix"].read_bytes()) == (500, 500)
+    assert png_size(written.plots["evaluation_confusion_matrix"].read_bytes()) == (500, 500)
     assert png_size(written.plots["generic_naming"].read_bytes()) == (800, 300)
     many = [f"label {i}" for i in range(20)]
     matrix = [[int(i == j) for j in range(20)] for i in range(20)]

@@ -13,15 +13,11 @@ from google.rpc import code_pb2
 
 from fakes.vision import FakeVision, annotation, error, key_of
 from redditvision.classify import Classifier
+from redditvision.compare import GenericMatch, VisionComparator, class_phrases
 from redditvision.errors import ConfigError
+from redditvision.labelers import CloudVisionLabeler
 from redditvision.models import LabeledDataset, LabeledImage
 from redditvision.report import evaluate_comparison, write_report
-from redditvision.vision import (
-    CloudVisionLabeler,
-    GenericMatch,
-    VisionComparator,
-    class_phrases,
-)
 
 Z4 = "BMW Z4 Convertible 2012"
 X5 = "BMW X5 SUV 2007"
@@ -248,11 +244,11 @@ def test_labels_with_html_special_characters_are_escaped_in_the_report(
     report = VisionComparator(generic=cloud, custom=classifier).compare([image])
     page = write_report(report, tmp_path / "report").html.read_text("utf-8")
     assert "<img src=x" not in page
-    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt; &amp; Co" in page
+    assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt; &amp; Co" in page
 
 
 def test_truth_of_the_wrong_length_is_a_config_error(tmp_path: Path) -> None:
-    from redditvision.vision import ImageLabels
+    from redditvision.labelers import ImageLabels
 
     class Silent:
         name = "silent"
@@ -331,15 +327,17 @@ def test_cli_compare_writes_the_report_and_prints_the_summary(
     assert summary["overall"]["images"] == 4
     assert summary["overall"]["with_truth"] == 4
     assert {row["label"] for row in summary["classes"]} == {"z3-4-8", "x-suv"}
-    for name in ("report.html", "report.md", "comparison.csv", "confusion_matrix.png"):
+    for name in ("report.html", "report.md", "comparison.csv", "headline.png"):
         assert (out / name).is_file(), name
+    # The evaluation of the compared images draws the confusion matrix, once.
     assert (out / "evaluation_pr_curves.png").is_file()
+    assert not (out / "confusion_matrix.png").exists()
 
     again = CliRunner().invoke(main, args)
     assert again.exit_code == 2
     assert "--overwrite" in again.output
 
-    assert (out / "confusion_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "evaluation_confusion_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_cli_compare_refuses_bad_arguments_before_any_work(tmp_path: Path) -> None:

@@ -22,6 +22,13 @@ from redditvision.backends.vertex import (
     VertexPredictor,
 )
 from redditvision.classify import Classifier, PredictionBackend, Predictor
+from redditvision.compare import (
+    ClassComparison,
+    ComparisonReport,
+    ComparisonSummary,
+    ImageComparison,
+    VisionComparator,
+)
 from redditvision.dataset import (
     CheckIssue,
     DatasetCheckReport,
@@ -56,6 +63,7 @@ from redditvision.errors import (
     TrainingError,
     UnsafeURLError,
 )
+from redditvision.labelers import CloudVisionLabeler, GenericLabeler, ImageLabels
 from redditvision.manifest import ImageManifest
 from redditvision.metrics import compute_evaluation
 from redditvision.models import (
@@ -92,16 +100,6 @@ from redditvision.report import ReportFiles, write_evaluation_report, write_repo
 from redditvision.retry import DEFAULT, RetryPolicy, is_transient, parse_retry_after
 from redditvision.storage import DatasetWriter, GcsDatasetWriter, LocalDatasetWriter, UploadResult
 from redditvision.training import AutoMLTrainer, TrainingBackend
-from redditvision.vision import (
-    ClassComparison,
-    CloudVisionLabeler,
-    ComparisonReport,
-    ComparisonSummary,
-    GenericLabeler,
-    ImageComparison,
-    ImageLabels,
-    VisionComparator,
-)
 
 # -- more public names are added below by each step's module --
 
