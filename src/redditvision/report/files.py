@@ -246,7 +246,9 @@ def _comparison_pngs(report: ComparisonReport, *, with_evaluation: bool) -> dict
         pngs["confusion_matrix"] = charts.plot_confusion_matrix(
             report.labels, report.confusion_matrix
         )
-        pngs["label_metrics"] = charts.plot_label_metrics(comparison_label_metrics(report))
+        per_class = comparison_label_metrics(report)
+        if per_class:
+            pngs["label_metrics"] = charts.plot_label_metrics(per_class)
     return pngs
 
 
