@@ -91,10 +91,11 @@ def run() -> list[dict[str, Any]]:
         files = write_report(report, Path(folder) / "report")
         seconds = time.perf_counter() - started
         html_bytes = files.html.stat().st_size
+        plots = len(files.plots)
     return [
         {
             "benchmark": "report",
-            "metric": f"write_report, {n} images, 3 plots",
+            "metric": f"write_report, {n} images, {plots} plots",
             "value": seconds,
             "unit": "s",
             "note": "HTML + Markdown + CSV + JSON Lines + PNGs (matplotlib Agg)",
