@@ -49,6 +49,7 @@ class Scores:
         label_flag: Whether cleanlab flags the label as an issue.
         suggested: Index of the most probable label out of fold (the given one for
             outliers).
+        suggested_probability: Its out-of-fold probability (1.0 for outliers).
         folds: Folds used.
     """
 
@@ -58,6 +59,7 @@ class Scores:
     label_quality: NDArray[np.float64]
     label_flag: NDArray[np.bool_]
     suggested: NDArray[np.int64]
+    suggested_probability: NDArray[np.float64]
     folds: int
 
 
@@ -142,6 +144,8 @@ def score_embeddings(
     quality[keep] = get_label_quality_scores(y_keep, probs_used)
     label_flag[keep] = find_label_issues(y_keep, probs_used)
     suggested[keep] = used[np.argmax(probs_used, axis=1)]
+    suggested_probability = np.ones(n, dtype=np.float64)
+    suggested_probability[keep] = probs_used.max(axis=1)
     return Scores(
         outlier=outlier,
         outlier_flag=flag,
@@ -149,5 +153,6 @@ def score_embeddings(
         label_quality=quality,
         label_flag=label_flag,
         suggested=suggested,
+        suggested_probability=suggested_probability,
         folds=folds,
     )

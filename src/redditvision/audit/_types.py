@@ -135,7 +135,8 @@ class AuditReport:
         Args:
             exclude: Issue kinds whose images are left out (e.g. ``["off_domain",
                 "duplicate"]``); a ``duplicate`` finding drops only the second copy.
-            relabel: Give ``label_error`` images their suggested label (unless excluded).
+            relabel: Give ``label_error`` images whose action is ``relabel`` (a confident
+                suggestion) their suggested label, unless excluded.
 
         Returns:
             (the cleaned dataset, counts ``{"excluded:<issue>": n, "relabeled": n}``).
@@ -156,7 +157,10 @@ class AuditReport:
         suggestions = {
             f.path: f.suggested_label
             for f in self.findings
-            if relabel and f.issue == "label_error" and f.suggested_label is not None
+            if relabel
+            and f.issue == "label_error"
+            and f.action == "relabel"
+            and f.suggested_label is not None
         }
         by_original = {original: service for service, original in self.dataset.label_map.items()}
         stats: dict[str, int] = {}

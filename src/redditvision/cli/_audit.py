@@ -72,9 +72,12 @@ def audit(
     blurry, dark, overexposed, tiny, odd_aspect_ratio, low_information.
     """
     from redditvision.audit import ISSUE_KINDS, audit_dataset, write_audit
-    from redditvision.backends.local import EfficientNetLite0Extractor, ImageNetLabeler
-    from redditvision.storage import load_local_dataset, write_local_dataset
+    from redditvision.backends.local import (
+        EfficientNetLite0Extractor,
+        ImageNetLabeler,
+    )
     from redditvision.errors import ConfigError
+    from redditvision.storage import load_local_dataset, write_local_dataset
 
     unknown = sorted(set(exclude) - set(ISSUE_KINDS))
     if unknown:
