@@ -743,12 +743,13 @@ class _ClassifyFn(beam.DoFn):
         self._tmp: str | None = None
 
     def setup(self) -> None:
+        from redditvision.backends import folder_backend, get_backend
         from redditvision.classify import Classifier
 
         model = self._model
         if isinstance(model, str):
-            model = TrainedModel(backend="local", resource=model)
-        if model.backend == "local" and "://" in model.resource:
+            model = TrainedModel(backend=folder_backend(), resource=model)
+        if get_backend(model.backend).model_kind == "folder" and "://" in model.resource:
             self._tmp = tempfile.mkdtemp(prefix="redditvision-model-")
             model = attrs.evolve(model, resource=_local_model_dir(model.resource, self._tmp))
         backend = self._backend_factory() if self._backend_factory is not None else None
@@ -1107,27 +1108,28 @@ def local_backend(*, num_threads: int | None = None) -> PredictionBackend:
     Returns:
         A :class:`~redditvision.backends.local.LocalBackend` (needs ``[local]``).
     """
-    from redditvision.backends.local import EfficientNetLite0Extractor, LocalBackend
+    from redditvision.backends import build_backend, folder_backend
 
-    backend: PredictionBackend = LocalBackend(
-        extractor=EfficientNetLite0Extractor(num_threads=num_threads)
-    )
+    backend: PredictionBackend = build_backend(folder_backend(), num_threads=num_threads)
     return backend
 
 
 def vertex_backend(**kwargs: Any) -> PredictionBackend:
-    """Build a Vertex AI prediction backend on a worker (``VertexAutoMLBackend.from_env``).
+    """Build a Vertex AI prediction backend on a worker, through the backend registry.
 
     Use ``functools.partial(vertex_backend, project=..., location=...)`` as
-    :class:`ClassifyImages`'s ``backend_factory``.
+    :class:`ClassifyImages`'s ``backend_factory`` (or, for any registered backend,
+    ``functools.partial(redditvision.backends.build_backend, NAME, project=...)``).
 
     Args:
-        **kwargs: Passed to ``VertexAutoMLBackend.from_env``.
+        **kwargs: :class:`~redditvision.backends.BackendOptions` fields (``project``,
+            ``location``, ...).
 
     Returns:
         The backend.
     """
-    from redditvision.backends.vertex import VertexAutoMLBackend
+    from redditvision.backends import build_backend
+    from redditvision.backends.vertex import LIMITS
 
-    backend: PredictionBackend = VertexAutoMLBackend.from_env(**kwargs)
+    backend: PredictionBackend = build_backend(LIMITS.name, **kwargs)
     return backend
