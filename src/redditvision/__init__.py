@@ -88,56 +88,20 @@ if _typing.TYPE_CHECKING:
     from redditvision.backends.vertex import (
         VertexPredictor as VertexPredictor,
     )
-    from redditvision.classify import (
-        Classifier as Classifier,
-    )
-    from redditvision.dataset import (
+    from redditvision.checks import (
         CheckIssue as CheckIssue,
     )
-    from redditvision.dataset import (
+    from redditvision.checks import (
         DatasetCheckReport as DatasetCheckReport,
     )
-    from redditvision.dataset import (
-        LabelingReport as LabelingReport,
-    )
-    from redditvision.dataset import (
-        LabelMap as LabelMap,
-    )
-    from redditvision.dataset import (
-        RuleSet as RuleSet,
-    )
-    from redditvision.dataset import (
+    from redditvision.checks import (
         check_dataset as check_dataset,
     )
-    from redditvision.dataset import (
+    from redditvision.checks import (
         convert_unsupported as convert_unsupported,
     )
-    from redditvision.dataset import (
-        export_label_csv as export_label_csv,
-    )
-    from redditvision.dataset import (
-        group_near_duplicates as group_near_duplicates,
-    )
-    from redditvision.dataset import (
-        label_csv as label_csv,
-    )
-    from redditvision.dataset import (
-        label_folders as label_folders,
-    )
-    from redditvision.dataset import (
-        label_records as label_records,
-    )
-    from redditvision.dataset import (
-        load_local_dataset as load_local_dataset,
-    )
-    from redditvision.dataset import (
-        normalize_label as normalize_label,
-    )
-    from redditvision.dataset import (
-        split_dataset as split_dataset,
-    )
-    from redditvision.dataset import (
-        write_local_dataset as write_local_dataset,
+    from redditvision.classify import (
+        Classifier as Classifier,
     )
     from redditvision.download import (
         DownloadLimits as DownloadLimits,
@@ -183,6 +147,30 @@ if _typing.TYPE_CHECKING:
     )
     from redditvision.errors import (
         UnsafeURLError as UnsafeURLError,
+    )
+    from redditvision.labels import (
+        LabelingReport as LabelingReport,
+    )
+    from redditvision.labels import (
+        LabelMap as LabelMap,
+    )
+    from redditvision.labels import (
+        RuleSet as RuleSet,
+    )
+    from redditvision.labels import (
+        export_label_csv as export_label_csv,
+    )
+    from redditvision.labels import (
+        label_csv as label_csv,
+    )
+    from redditvision.labels import (
+        label_folders as label_folders,
+    )
+    from redditvision.labels import (
+        label_records as label_records,
+    )
+    from redditvision.labels import (
+        normalize_label as normalize_label,
     )
     from redditvision.manifest import (
         ImageManifest as ImageManifest,
@@ -286,6 +274,12 @@ if _typing.TYPE_CHECKING:
     from redditvision.retry import (
         RetryPolicy as RetryPolicy,
     )
+    from redditvision.split import (
+        group_near_duplicates as group_near_duplicates,
+    )
+    from redditvision.split import (
+        split_dataset as split_dataset,
+    )
     from redditvision.storage import (
         DatasetWriter as DatasetWriter,
     )
@@ -297,6 +291,12 @@ if _typing.TYPE_CHECKING:
     )
     from redditvision.storage import (
         UploadResult as UploadResult,
+    )
+    from redditvision.storage import (
+        load_local_dataset as load_local_dataset,
+    )
+    from redditvision.storage import (
+        write_local_dataset as write_local_dataset,
     )
     from redditvision.training import (
         AutoMLTrainer as AutoMLTrainer,
@@ -337,7 +337,7 @@ _EXPORTS = {
     "Backend": "redditvision.backends",
     "BackendOptions": "redditvision.backends",
     "BackendSpec": "redditvision.backends",
-    "CheckIssue": "redditvision.dataset",
+    "CheckIssue": "redditvision.checks",
     "ClassComparison": "redditvision.vision",
     "Classifier": "redditvision.classify",
     "CloudVisionLabeler": "redditvision.vision",
@@ -346,7 +346,7 @@ _EXPORTS = {
     "ComparisonReport": "redditvision.vision",
     "ComparisonSummary": "redditvision.vision",
     "ConfigError": "redditvision.errors",
-    "DatasetCheckReport": "redditvision.dataset",
+    "DatasetCheckReport": "redditvision.checks",
     "DatasetError": "redditvision.errors",
     "DatasetLocation": "redditvision.models",
     "DatasetWriter": "redditvision.storage",
@@ -368,11 +368,11 @@ _EXPORTS = {
     "ImageNetLabeler": "redditvision.backends.local",
     "ImagePost": "redditvision.models",
     "ImageRecord": "redditvision.models",
-    "LabelMap": "redditvision.dataset",
+    "LabelMap": "redditvision.labels",
     "LabelMetrics": "redditvision.models",
     "LabeledDataset": "redditvision.models",
     "LabeledImage": "redditvision.models",
-    "LabelingReport": "redditvision.dataset",
+    "LabelingReport": "redditvision.labels",
     "LegacyAutoMLBackend": "redditvision.backends.automl",
     "ListingFileSource": "redditvision.reddit",
     "ListingFormatError": "redditvision.errors",
@@ -394,7 +394,7 @@ _EXPORTS = {
     "RedditVisionError": "redditvision.errors",
     "ReportFiles": "redditvision.report",
     "RetryPolicy": "redditvision.retry",
-    "RuleSet": "redditvision.dataset",
+    "RuleSet": "redditvision.labels",
     "RunConfig": "redditvision.pipeline",
     "SkipReason": "redditvision.reddit",
     "SkippedMedia": "redditvision.models",
@@ -416,24 +416,24 @@ _EXPORTS = {
     "VisionComparator": "redditvision.vision",
     "backend_names": "redditvision.backends",
     "build_backend": "redditvision.backends",
-    "check_dataset": "redditvision.dataset",
+    "check_dataset": "redditvision.checks",
     "compute_evaluation": "redditvision.metrics",
-    "convert_unsupported": "redditvision.dataset",
-    "export_label_csv": "redditvision.dataset",
+    "convert_unsupported": "redditvision.checks",
+    "export_label_csv": "redditvision.labels",
     "get_backend": "redditvision.backends",
-    "group_near_duplicates": "redditvision.dataset",
-    "label_csv": "redditvision.dataset",
-    "label_folders": "redditvision.dataset",
-    "label_records": "redditvision.dataset",
-    "load_local_dataset": "redditvision.dataset",
-    "normalize_label": "redditvision.dataset",
+    "group_near_duplicates": "redditvision.split",
+    "label_csv": "redditvision.labels",
+    "label_folders": "redditvision.labels",
+    "label_records": "redditvision.labels",
+    "load_local_dataset": "redditvision.storage",
+    "normalize_label": "redditvision.labels",
     "post_from_submission_data": "redditvision.reddit",
     "register_backend": "redditvision.backends",
     "resolve_media": "redditvision.reddit",
     "run": "redditvision.pipeline",
-    "split_dataset": "redditvision.dataset",
+    "split_dataset": "redditvision.split",
     "write_evaluation_report": "redditvision.report",
-    "write_local_dataset": "redditvision.dataset",
+    "write_local_dataset": "redditvision.storage",
     "write_report": "redditvision.report",
 }
 
