@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from redditvision import AutoMLTrainer, Classifier
+from redditvision import AutoMLTrainer, Classifier, check_dataset
 from redditvision.backends import (
     Backend,
     BackendOptions,
@@ -144,22 +144,30 @@ def _png() -> bytes:
     return buffer.getvalue()
 
 
-def _dataset() -> LabeledDataset:
-    images = tuple(
-        LabeledImage(
-            path=Path(f"{label}-{i}.png"), label=label, original_label=label, ml_use=MLUse.TRAINING
-        )
-        for label, count in (("e30", 3), ("e36", 1))
-        for i in range(count)
-    )
-    return LabeledDataset(name="cars", images=images)
+def _dataset(folder: Path | None = None) -> LabeledDataset:
+    """Three e30 and one e36 (distinct PNG files when ``folder`` is given)."""
+    images = []
+    for label, count in (("e30", 3), ("e36", 1)):
+        for i in range(count):
+            path = Path(f"{label}-{i}.png")
+            if folder is not None:
+                path = folder / path.name
+                Image.new("RGB", (4, 4), (i * 40, len(label), 9)).save(path, format="PNG")
+            images.append(
+                LabeledImage(path=path, label=label, original_label=label, ml_use=MLUse.TRAINING)
+            )
+    return LabeledDataset(name="cars", images=tuple(images))
 
 
 def test_the_built_in_backends_are_registered_with_their_limits() -> None:
     assert backend_names()[:3] == ("local", "vertex", "automl")
     assert get_backend("vertex").limits.min_images_per_label == 10
-    assert get_backend("vertex").import_formats == {"vertex_csv": ".csv", "vertex_jsonl": ".jsonl"}
-    assert get_backend("automl").import_formats == {"automl_csv": ".csv"}
+    vertex = get_backend("vertex").import_formats
+    assert {name: kind.file_name for name, kind in vertex.items()} == {
+        "vertex_csv": "import.csv",
+        "vertex_jsonl": "import.jsonl",
+    }
+    assert get_backend("automl").import_formats["automl_csv"].suffix == ".csv"
     assert get_backend("local").limits.formats is None
     assert backend_names(deploys=True) == ("vertex", "automl")
 
@@ -180,6 +188,15 @@ def test_a_new_backend_is_one_class_and_one_registry_line(constant: None) -> Non
     # Classifier builds the registered backend itself for a model that names it.
     with Classifier(model) as classifier:
         assert classifier.predict(_png())[0].label == "e30"
+
+
+def test_check_dataset_reads_a_registered_backends_limits(constant: None, tmp_path: Path) -> None:
+    # One image of e36 is enough for the constant backend, not for Vertex AI (10).
+    dataset = _dataset(tmp_path)
+    assert check_dataset(dataset, target="constant").errors == ()
+    assert check_dataset(dataset, target=ConstantBackend()).errors == ()  # a backend works too
+    report = check_dataset(dataset, target="vertex")
+    assert [issue.code for issue in report.errors].count("too_few_images") == 2
 
 
 def test_an_unknown_backend_names_the_registered_ones() -> None:

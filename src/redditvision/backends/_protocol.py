@@ -29,6 +29,7 @@ from redditvision.models import (
     DatasetLocation,
     Evaluation,
     LabeledDataset,
+    LabeledImage,
     Prediction,
     TrainedModel,
     TrainingBudget,
@@ -40,6 +41,7 @@ __all__ = [
     "CountCallback",
     "Deployer",
     "Deployment",
+    "ImportFileFormat",
     "PredictionBackend",
     "Predictor",
     "StepCallback",
@@ -76,6 +78,27 @@ class TargetLimits:
     max_imbalance: float
     formats: frozenset[str] | None
     max_bytes: int | None
+
+
+@attrs.frozen(kw_only=True)
+class ImportFileFormat:
+    """One import file format a backend trains from: its name, file name and renderer.
+
+    Attributes:
+        name: The format name, e.g. ``"vertex_csv"`` (``import_format=`` of the writers).
+        file_name: The file's name inside the written dataset, e.g. ``"import.csv"``.
+        render: ``render(dataset, uri_for) -> text``: the file's text, one line per image;
+            ``uri_for(image)`` is the image's URI (or path) in the written dataset.
+    """
+
+    name: str
+    file_name: str
+    render: Callable[[LabeledDataset, Callable[[LabeledImage], str]], str] = attrs.field(repr=False)
+
+    @property
+    def suffix(self) -> str:
+        """The file name's suffix, e.g. ``".csv"``."""
+        return os.path.splitext(self.file_name)[1]
 
 
 @runtime_checkable

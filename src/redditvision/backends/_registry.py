@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import attrs
 
-from redditvision.backends._protocol import Backend, BackendOptions, TargetLimits
+from redditvision.backends._protocol import Backend, BackendOptions, ImportFileFormat, TargetLimits
 from redditvision.errors import ConfigError
 
 __all__ = [
@@ -33,6 +33,8 @@ __all__ = [
     "build_backend",
     "folder_backend",
     "get_backend",
+    "import_format",
+    "import_format_names",
     "register_backend",
     "unregister_backend",
 ]
@@ -50,8 +52,8 @@ class BackendSpec:
         factory: The factory, or ``"module:attribute"`` imported on first use.
         limits: What its training accepts (checked by
             :func:`~redditvision.check_dataset` before training).
-        import_formats: Dataset import formats it trains from -> their file suffix, first
-            the preferred one (e.g. ``{"vertex_jsonl": ".jsonl", "vertex_csv": ".csv"}``).
+        import_formats: Dataset import formats it trains from, by name (each with its file
+            name and renderer, declared in the backend's module).
         data: What ``train`` reads: ``"dataset"`` (a
             :class:`~redditvision.models.LabeledDataset` on this machine) or ``"location"``
             (a :class:`~redditvision.models.DatasetLocation` written to the cloud).
@@ -66,7 +68,7 @@ class BackendSpec:
     name: str
     factory: BackendFactory | str = attrs.field(repr=False)
     limits: TargetLimits
-    import_formats: Mapping[str, str] = attrs.field(factory=dict)
+    import_formats: Mapping[str, ImportFileFormat] = attrs.field(factory=dict)
     data: Literal["dataset", "location"] = "dataset"
     model_kind: Literal["folder", "resource"] = "folder"
     deploys: bool = False
@@ -119,7 +121,7 @@ def register_backend(
     factory: BackendFactory | str,
     *,
     limits: TargetLimits,
-    import_formats: Mapping[str, str] | None = None,
+    import_formats: Mapping[str, ImportFileFormat] | None = None,
     data: Literal["dataset", "location"] = "dataset",
     model_kind: Literal["folder", "resource"] = "folder",
     deploys: bool = False,
@@ -133,7 +135,7 @@ def register_backend(
         name: The registry name: lowercase letters, digits, ``-`` and ``_``.
         factory: ``factory(options) -> Backend``, or ``"module:attribute"``.
         limits: Its training limits (``limits.name`` must be ``name``).
-        import_formats: Import formats it reads -> file suffix.
+        import_formats: Import formats it reads, by name.
         data: ``"dataset"`` or ``"location"``.
         model_kind: ``"folder"`` or ``"resource"``.
         deploys: It implements :class:`~redditvision.backends.Deployer`.
@@ -215,6 +217,34 @@ def backend_names(*, deploys: bool | None = None) -> tuple[str, ...]:
     with _lock:
         specs = list(_registry.values())
     return tuple(s.name for s in specs if deploys is None or s.deploys == deploys)
+
+
+def import_format(name: str) -> ImportFileFormat:
+    """Return the import file format ``name`` from the backend that declares it.
+
+    Args:
+        name: A format name, e.g. ``"vertex_csv"``.
+
+    Returns:
+        The format (file name and renderer).
+
+    Raises:
+        KeyError: No registered backend declares it.
+    """
+    for backend in backend_names():
+        found = get_backend(backend).import_formats.get(name)
+        if found is not None:
+            return found
+    raise KeyError(name)
+
+
+def import_format_names() -> tuple[str, ...]:
+    """Return every registered import format name, backend by backend.
+
+    Returns:
+        ``("local_jsonl", "vertex_csv", "vertex_jsonl", "automl_csv", ...)``.
+    """
+    return tuple(fmt for backend in backend_names() for fmt in get_backend(backend).import_formats)
 
 
 def folder_backend() -> str:

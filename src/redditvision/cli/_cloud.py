@@ -184,9 +184,9 @@ def dataset_location_from_uri(uri: str, backend: str) -> DatasetLocation:
     if not uri.startswith("gs://") or uri.rstrip("/") == "gs:":
         raise ConfigError(f"a cloud dataset is a gs:// import file, got {uri!r}")
     spec = get_backend(backend)
-    formats = [fmt for fmt, suffix in spec.import_formats.items() if uri.endswith(suffix)]
+    formats = [fmt for fmt, kind in spec.import_formats.items() if uri.endswith(kind.suffix)]
     if not formats:
-        suffixes = " or ".join(sorted(set(spec.import_formats.values())))
+        suffixes = " or ".join(sorted({kind.suffix for kind in spec.import_formats.values()}))
         raise ConfigError(
             f"the {spec.summary or backend} backend imports a {suffixes} file, got {uri}"
         )

@@ -9,21 +9,27 @@ images per label), the ``ImageClassificationModelMetadata`` reference (model typ
 
 from __future__ import annotations
 
+import csv
+import io
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
-from redditvision.backends._protocol import TargetLimits
+from redditvision.backends._protocol import ImportFileFormat, TargetLimits
+from redditvision.models import LabeledDataset, LabeledImage, MLUse
 
 __all__ = [
     "AUTOML_SHUTDOWN_NOTICE",
+    "CSV_FORMAT",
     "IMPORT_FORMATS",
     "LIMITS",
     "MAX_PREDICT_IMAGE_BYTES",
+    "ML_USE",
     "MODEL_TYPE_BUDGETS",
     "SERVICE",
     "AutoMLShutdownWarning",
     "automl_display_name",
     "normalize_model_type",
+    "render_csv",
 ]
 
 SERVICE = "automl"
@@ -41,7 +47,36 @@ LIMITS = TargetLimits(
 )
 """Training limits of AutoML Vision (v1) image classification."""
 
-IMPORT_FORMATS: Mapping[str, str] = {"automl_csv": ".csv"}
+ML_USE: Mapping[MLUse | None, str] = {
+    MLUse.TRAINING: "TRAIN",
+    MLUse.VALIDATION: "VALIDATION",
+    MLUse.TEST: "TEST",
+    None: "UNASSIGNED",
+}
+"""The first column of an AutoML v1 import CSV for each ML use."""
+
+
+def render_csv(dataset: LabeledDataset, uri_for: Callable[[LabeledImage], str]) -> str:
+    """Render the AutoML Vision v1 import CSV: ``TRAIN|VALIDATION|TEST|UNASSIGNED,gs://...,label``.
+
+    Args:
+        dataset: The dataset.
+        uri_for: Maps an image to its ``gs://`` URI.
+
+    Returns:
+        The CSV text, one line per image.
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for image in dataset.images:
+        writer.writerow([ML_USE[image.ml_use], uri_for(image), image.label])
+    return buffer.getvalue()
+
+
+CSV_FORMAT = ImportFileFormat(name="automl_csv", file_name="import_automl.csv", render=render_csv)
+"""The AutoML v1 import CSV, ``import_automl.csv``."""
+
+IMPORT_FORMATS: Mapping[str, ImportFileFormat] = {CSV_FORMAT.name: CSV_FORMAT}
 """The AutoML v1 import CSV: rows ``TRAIN|VALIDATION|TEST|UNASSIGNED,gs://...,label``."""
 
 AUTOML_SHUTDOWN_NOTICE = (

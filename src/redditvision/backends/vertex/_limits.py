@@ -15,17 +15,22 @@ import csv
 import io
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
-from redditvision.backends._protocol import TargetLimits
+from redditvision.backends._protocol import ImportFileFormat, TargetLimits
 from redditvision.errors import ConfigError
+from redditvision.models import LabeledDataset, LabeledImage, MLUse
 
 __all__ = [
     "AUTOML_IMAGE_CLASSIFICATION_DEFINITION",
+    "CSV_FORMAT",
     "IMAGE_DATASET_METADATA_SCHEMA",
     "IMAGE_SINGLE_LABEL_IMPORT_SCHEMA",
     "IMPORT_FORMATS",
+    "JSONL_FORMAT",
     "LIMITS",
+    "ML_USE_KEY",
     "ML_USE_LABEL",
     "MODEL_TYPE_BUDGETS",
     "ONLINE_PREDICTION_LIMIT_BYTES",
@@ -34,6 +39,8 @@ __all__ = [
     "batch_instances",
     "image_uris_from_import_csv",
     "normalize_model_type",
+    "render_csv",
+    "render_jsonl",
 ]
 
 SERVICE = "vertex"
@@ -50,10 +57,6 @@ LIMITS = TargetLimits(
     max_bytes=30 * 1024 * 1024,
 )
 """Training limits of Vertex AI AutoML image classification."""
-
-IMPORT_FORMATS: Mapping[str, str] = {"vertex_csv": ".csv", "vertex_jsonl": ".jsonl"}
-"""Import formats Vertex AI reads -> file suffix: the CSV ``[ML_USE,]GCS_FILE_PATH[,LABEL]``
-and the JSON Lines ``imageGcsUri``/``classificationAnnotation`` form."""
 
 IMAGE_DATASET_METADATA_SCHEMA = (
     "gs://google-cloud-aiplatform/schema/dataset/metadata/image_1.0.0.yaml"
@@ -87,6 +90,9 @@ MODEL_TYPE_BUDGETS: Mapping[str, tuple[int, int]] = {
 
 ONLINE_PREDICTION_LIMIT_BYTES = 1_500_000
 """Largest base64 ``content`` of one online prediction instance (Vertex AI: 1.5 MB)."""
+
+ML_USE_KEY = ML_USE_LABEL
+"""The data item label key of a JSONL line's ``dataItemResourceLabels``."""
 
 RUN_LABEL = "redditvision-run"
 """Resource label holding the run id, used to find a create whose answer was lost."""
@@ -182,3 +188,69 @@ def batch_instances(image_uris: Sequence[str]) -> str:
             )
         lines.append(json.dumps({"content": uri, "mimeType": MIME_TYPES[suffix]}))
     return "\n".join(lines) + "\n" if lines else ""
+
+
+def render_csv(dataset: LabeledDataset, uri_for: Callable[[LabeledImage], str]) -> str:
+    """Render the Vertex AI image classification CSV, ``[ML_USE,]GCS_FILE_PATH[,LABEL]``.
+
+    ML_USE is ``training``, ``validation`` or ``test``; the column is left out when the
+    dataset is unsplit (Vertex AI then splits it itself).
+
+    Args:
+        dataset: The dataset.
+        uri_for: Maps an image to its ``gs://`` URI.
+
+    Returns:
+        The CSV text, one line per image.
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    unsplit = all(image.ml_use is None for image in dataset.images)
+    for image in dataset.images:
+        uri = uri_for(image)
+        if unsplit:
+            writer.writerow([uri, image.label])
+        else:
+            use = image.ml_use.value if image.ml_use else MLUse.TRAINING.value
+            writer.writerow([use, uri, image.label])
+    return buffer.getvalue()
+
+
+def render_jsonl(dataset: LabeledDataset, uri_for: Callable[[LabeledImage], str]) -> str:
+    """Render the Vertex AI single-label JSONL import file.
+
+    Each line is ``{"imageGcsUri": ..., "classificationAnnotation": {"displayName": label},
+    "dataItemResourceLabels": {"aiplatform.googleapis.com/ml_use": ml_use}}`` (the labels
+    only when the image has an ML use).
+
+    Args:
+        dataset: The dataset.
+        uri_for: Maps an image to its ``gs://`` URI.
+
+    Returns:
+        The JSONL text.
+    """
+    lines = []
+    for image in dataset.images:
+        line: dict[str, Any] = {
+            "imageGcsUri": uri_for(image),
+            "classificationAnnotation": {"displayName": image.label},
+        }
+        if image.ml_use is not None:
+            line["dataItemResourceLabels"] = {ML_USE_KEY: image.ml_use.value}
+        lines.append(json.dumps(line, ensure_ascii=False) + "\n")
+    return "".join(lines)
+
+
+CSV_FORMAT = ImportFileFormat(name="vertex_csv", file_name="import.csv", render=render_csv)
+"""The CSV import file, ``import.csv``."""
+
+JSONL_FORMAT = ImportFileFormat(name="vertex_jsonl", file_name="import.jsonl", render=render_jsonl)
+"""The JSON Lines import file, ``import.jsonl``."""
+
+IMPORT_FORMATS: Mapping[str, ImportFileFormat] = {
+    CSV_FORMAT.name: CSV_FORMAT,
+    JSONL_FORMAT.name: JSONL_FORMAT,
+}
+"""Import formats Vertex AI reads, by name: the CSV ``[ML_USE,]GCS_FILE_PATH[,LABEL]`` and
+the JSON Lines ``imageGcsUri``/``classificationAnnotation`` form."""
