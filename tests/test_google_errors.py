@@ -147,3 +147,30 @@ def test_a_request_the_client_refuses_is_a_config_error_not_a_plain_value_error(
     with pytest.raises(ConfigError, match="the client refused the request"):
         with map_google_errors(TrainingError, service="vertex", action="listing evaluations"):
             raise ValueError("Invalid request: field parent does not match projects/*")
+
+
+def test_cloud_storage_translates_a_refused_refresh(tmp_path: Any) -> None:
+    from google.cloud import storage
+    from PIL import Image
+
+    from redditvision.models import LabeledDataset, LabeledImage, MLUse
+    from redditvision.storage import GcsDatasetWriter
+
+    path = tmp_path / "z4.png"
+    Image.new("RGB", (4, 4)).save(path, format="PNG")
+    dataset = LabeledDataset(
+        images=(
+            LabeledImage(path=path, label="z4", original_label="Z4", ml_use=MLUse.TRAINING),
+        ),
+    )
+    credentials = RefusedCredentials()
+    client = storage.Client(
+        project="p",
+        credentials=credentials,
+        client_options={"api_endpoint": "http://127.0.0.1:9"},
+    )
+    with GcsDatasetWriter(client=client, bucket="cars", retry=None) as writer:
+        with pytest.raises(ConfigError, match="credentials were refused") as caught:
+            writer.write(dataset)
+    assert credentials.refreshes >= 1
+    assert caught.value.service == "storage"

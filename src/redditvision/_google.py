@@ -33,6 +33,7 @@ from redditvision.retry import RETRY_GRPC_STATUSES, RETRY_HTTP_STATUSES
 
 __all__ = [
     "TRANSIENT_GRPC_STATUSES",
+    "google_error",
     "google_retry_after",
     "is_transient_google",
     "map_google_errors",
@@ -137,6 +138,58 @@ def translate_google(
     )
 
 
+def google_error(
+    exc: BaseException, error: type[RedditVisionError], *, service: str, action: str
+) -> RedditVisionError | None:
+    """Translate one exception as :func:`map_google_errors` does, or return None.
+
+    For exceptions handed back rather than raised (e.g. the per-object results of
+    ``google.cloud.storage.transfer_manager``).
+
+    Args:
+        exc: The exception.
+        error: The redditvision error class of the call.
+        service: Service name of the error.
+        action: What the call did, naming the item.
+
+    Returns:
+        The translated error (raise it ``from exc``), or None when ``exc`` is neither a
+        Google client, credentials nor connection error (a bug to let through).
+    """
+    if isinstance(exc, RedditVisionError):
+        return exc
+    if isinstance(exc, core_exceptions.GoogleAPIError | auth_exceptions.TransportError):
+        return translate_google(exc, error, service=service, action=action)
+    if isinstance(exc, auth_exceptions.RefreshError):
+        if getattr(exc, "retryable", False):
+            return error(
+                f"{action} failed: refreshing the Google credentials failed for now "
+                f"({type(exc).__name__}); try again",
+                service=service,
+                transient=True,
+            )
+        return ConfigError(
+            f"{action} failed: Google credentials were refused ({type(exc).__name__}); run "
+            "`gcloud auth application-default login` or check GOOGLE_APPLICATION_CREDENTIALS",
+            service=service,
+        )
+    if isinstance(exc, auth_exceptions.GoogleAuthError):
+        return ConfigError(
+            f"{action} failed: no usable Google credentials ({type(exc).__name__}); run "
+            "`gcloud auth application-default login` or set GOOGLE_APPLICATION_CREDENTIALS",
+            service=service,
+        )
+    if isinstance(exc, OSError) and is_transient_google(exc):
+        return translate_google(exc, error, service=service, action=action)
+    if isinstance(exc, ValueError):
+        # The clients check requests before sending (e.g. a resource name that matches no
+        # HTTP binding of the REST transport): bad input, not a service failure.
+        return ConfigError(
+            f"{action} failed: the client refused the request ({exc})", service=service
+        )
+    return None
+
+
 @contextmanager
 def map_google_errors(
     error: type[RedditVisionError], *, service: str, action: str
@@ -168,34 +221,8 @@ def map_google_errors(
         yield
     except RedditVisionError:
         raise
-    except (core_exceptions.GoogleAPIError, auth_exceptions.TransportError) as exc:
-        raise translate_google(exc, error, service=service, action=action) from exc
-    except auth_exceptions.RefreshError as exc:
-        if getattr(exc, "retryable", False):
-            raise error(
-                f"{action} failed: refreshing the Google credentials failed for now "
-                f"({type(exc).__name__}); try again",
-                service=service,
-                transient=True,
-            ) from exc
-        raise ConfigError(
-            f"{action} failed: Google credentials were refused ({type(exc).__name__}); run "
-            "`gcloud auth application-default login` or check GOOGLE_APPLICATION_CREDENTIALS",
-            service=service,
-        ) from exc
-    except auth_exceptions.GoogleAuthError as exc:
-        raise ConfigError(
-            f"{action} failed: no usable Google credentials ({type(exc).__name__}); run "
-            "`gcloud auth application-default login` or set GOOGLE_APPLICATION_CREDENTIALS",
-            service=service,
-        ) from exc
-    except OSError as exc:
-        if not is_transient_google(exc):
+    except Exception as exc:
+        translated = google_error(exc, error, service=service, action=action)
+        if translated is None:
             raise
-        raise translate_google(exc, error, service=service, action=action) from exc
-    except ValueError as exc:
-        # The clients check requests before sending (e.g. a resource name that matches no
-        # HTTP binding of the REST transport): bad input, not a service failure.
-        raise ConfigError(
-            f"{action} failed: the client refused the request ({exc})", service=service
-        ) from exc
+        raise translated from exc
