@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from redditvision.backends import build_backend, get_backend
+from redditvision.backends import build_backend, folder_backend, get_backend
 from redditvision.beam._compat import require_beam
 from redditvision.beam.transforms import (
     ClassifyImages,
@@ -96,7 +96,7 @@ class PipelineConfig:
     limit: int | None = 1000
     filters: PostFilters | None = None
     model: str | None = None
-    backend: str = "local"
+    backend: str = attrs.field(factory=folder_backend)
     vertex_project: str | None = None
     vertex_location: str | None = None
     generic_labels: str | None = None
