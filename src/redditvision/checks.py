@@ -2,24 +2,29 @@
 
 :func:`check_dataset` returns a :class:`DatasetCheckReport` of errors (the service would
 refuse the dataset or the model would be unsound) and warnings; :func:`convert_unsupported`
-turns images a target does not train on into PNG or JPEG. Each target's figures are one
-:class:`TargetLimits` in :data:`TARGET_LIMITS`, read through :func:`target_limits` only.
+turns images a target does not train on into PNG or JPEG. A target is a registered backend:
+its figures are the :class:`~redditvision.backends.TargetLimits` the backend declares
+(in its own module), read through the backend registry by :func:`target_limits` only.
 """
 
 from __future__ import annotations
 
 import io
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
 from redditvision._files import bytes_sha256
+from redditvision.backends._protocol import TargetLimits
 from redditvision.errors import DatasetError
 from redditvision.labels._names import LABEL_PATTERN, suggest_label
 from redditvision.models import LabeledDataset, LabeledImage, MLUse
+
+if TYPE_CHECKING:
+    from redditvision.backends import Backend
 
 __all__ = [
     "TARGET_LIMITS",
@@ -33,81 +38,54 @@ __all__ = [
 ]
 
 
-@attrs.frozen(kw_only=True)
-class TargetLimits:
-    """What one training target accepts; the source of each figure is in the docs.
+class _TargetLimitsView(Mapping[str, TargetLimits]):
+    """The registered backends' limits, by backend name (read from the registry each time)."""
 
-    Attributes:
-        name: ``"vertex"``, ``"automl"`` or ``"local"``.
-        min_images_per_label: Fewer is an error (Vertex AI and AutoML: 10).
-        recommended_images_per_label: Fewer is a warning (100; Vertex suggests ~1000).
-        max_imbalance: Largest/smallest label count above this is a warning (100).
-        formats: Pillow format names accepted for training; None accepts any format
-            Pillow reads.
-        max_bytes: Largest image file in bytes, or None.
-    """
+    def __getitem__(self, name: str) -> TargetLimits:
+        from redditvision.backends import backend_names, get_backend
 
-    name: str
-    min_images_per_label: int
-    recommended_images_per_label: int
-    max_imbalance: float
-    formats: frozenset[str] | None
-    max_bytes: int | None
+        if name not in backend_names():
+            raise KeyError(name)
+        return get_backend(name).limits
 
+    def __iter__(self) -> Iterator[str]:
+        from redditvision.backends import backend_names
 
-TARGET_LIMITS: Mapping[str, TargetLimits] = {
-    # Vertex AI "Prepare image training data": JPEG, GIF, PNG, BMP, ICO; 30 MB; >= 10 per
-    # label; largest/smallest label <= 100 recommended.
-    "vertex": TargetLimits(
-        name="vertex",
-        min_images_per_label=10,
-        recommended_images_per_label=100,
-        max_imbalance=100.0,
-        formats=frozenset({"JPEG", "GIF", "PNG", "BMP", "ICO"}),
-        max_bytes=30 * 1024 * 1024,
-    ),
-    # AutoML Vision (v1) "Preparing your training data": JPEG, PNG, WEBP, GIF, BMP, TIFF,
-    # ICO; 30 MB; >= 10 per label.
-    "automl": TargetLimits(
-        name="automl",
-        min_images_per_label=10,
-        recommended_images_per_label=100,
-        max_imbalance=100.0,
-        formats=frozenset({"JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "ICO"}),
-        max_bytes=30 * 1024 * 1024,
-    ),
-    # The local backend reads anything Pillow decodes; 2 images per label is the least a
-    # classifier can be fitted and checked on.
-    "local": TargetLimits(
-        name="local",
-        min_images_per_label=2,
-        recommended_images_per_label=10,
-        max_imbalance=100.0,
-        formats=None,
-        max_bytes=None,
-    ),
-}
-"""Limits per training target, keyed by target name."""
+        return iter(backend_names())
+
+    def __len__(self) -> int:
+        from redditvision.backends import backend_names
+
+        return len(backend_names())
 
 
-def target_limits(target: str) -> TargetLimits:
-    """Return the limits of a training target.
+TARGET_LIMITS: Mapping[str, TargetLimits] = _TargetLimitsView()
+"""Limits per training target, keyed by backend name: each registered backend's declared
+:class:`~redditvision.backends.TargetLimits` (they live in the backend modules, e.g.
+``redditvision/backends/vertex/_limits.py``)."""
+
+
+def target_limits(target: str | Backend) -> TargetLimits:
+    """Return the limits a backend declares.
 
     Args:
-        target: ``"vertex"``, ``"automl"`` or ``"local"`` (:data:`TARGET_LIMITS`).
+        target: A registered backend name (``"vertex"``, ``"automl"``, ``"local"``, ...) or
+            a backend (its ``name`` is looked up).
 
     Returns:
         Its limits.
 
     Raises:
-        DatasetError: ``target`` is unknown (the message lists the known ones).
+        DatasetError: ``target`` is not a registered backend (the message lists them).
     """
-    limits = TARGET_LIMITS.get(target)
-    if limits is None:
+    from redditvision.backends import backend_names, get_backend
+
+    name = target if isinstance(target, str) else target.name
+    if name not in backend_names():
         raise DatasetError(
-            f"unknown check target {target!r}; choose one of {', '.join(TARGET_LIMITS)}"
+            f"unknown check target {name!r}; choose one of {', '.join(backend_names())}"
         )
-    return limits
+    return get_backend(name).limits
 
 
 @attrs.frozen(kw_only=True)
@@ -200,7 +178,9 @@ def sniff_format(path: Path) -> str | None:
         return None
 
 
-def check_dataset(dataset: LabeledDataset, *, target: str = "vertex") -> DatasetCheckReport:
+def check_dataset(
+    dataset: LabeledDataset, *, target: str | Backend = "vertex"
+) -> DatasetCheckReport:
     """Check a dataset against a training target's limits before paying for anything.
 
     Errors: empty dataset; label not matching :data:`~redditvision.labels.LABEL_PATTERN`;
@@ -214,7 +194,8 @@ def check_dataset(dataset: LabeledDataset, *, target: str = "vertex") -> Dataset
 
     Args:
         dataset: The dataset.
-        target: ``"vertex"`` (default), ``"automl"`` or ``"local"`` (:data:`TARGET_LIMITS`).
+        target: A registered backend name (``"vertex"``, the default, ``"automl"``,
+            ``"local"``, ...) or a backend; its declared limits apply.
 
     Returns:
         The report; :attr:`DatasetCheckReport.ok` tells whether it holds no errors.
@@ -223,6 +204,7 @@ def check_dataset(dataset: LabeledDataset, *, target: str = "vertex") -> Dataset
         DatasetError: ``target`` is unknown.
     """
     limits = target_limits(target)
+    target = limits.name
     errors: list[CheckIssue] = []
     warnings: list[CheckIssue] = []
     counts = dataset.counts()
@@ -372,7 +354,7 @@ def convert_unsupported(
     dataset: LabeledDataset,
     out_dir: str | Path,
     *,
-    target: str = "vertex",
+    target: str | Backend = "vertex",
     to: Literal["PNG", "JPEG"] = "PNG",
 ) -> LabeledDataset:
     """Convert images the target does not train on (e.g. WEBP for Vertex AI) to PNG or JPEG.

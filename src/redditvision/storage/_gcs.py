@@ -10,7 +10,12 @@ from typing import TYPE_CHECKING
 import attrs
 
 from redditvision._closing import Closeable
-from redditvision._google import is_transient_google, translate_google
+from redditvision._google import (
+    google_error,
+    is_transient_google,
+    map_google_errors,
+    translate_google,
+)
 from redditvision._import_formats import IMPORT_FILE_NAMES, render_import_file
 from redditvision.errors import ConfigError, DatasetError, StorageError
 from redditvision.models import DatasetLocation, LabeledDataset
@@ -251,9 +256,12 @@ class GcsDatasetWriter(Closeable):
                     first_transient = first_transient or result
                     continue
                 else:
-                    error = translate_google(
-                        result, StorageError, service="storage", action=f"uploading {item.name}"
-                    )
+                    action = f"uploading {item.name}"
+                    error = google_error(
+                        result, StorageError, service="storage", action=action
+                    ) or translate_google(result, StorageError, service="storage", action=action)
+                    if isinstance(error, ConfigError):
+                        raise error from result  # refused credentials fail every object
                     bucket_error = self._bucket_error(result)
                     if bucket_error is not None:
                         raise bucket_error from result
@@ -367,21 +375,18 @@ class GcsDatasetWriter(Closeable):
 
         def translated() -> dict[str, tuple[str | None, int]]:
             try:
-                return listing()
-            except core_exceptions.GoogleAPICallError as exc:
-                error = translate_google(
-                    exc, StorageError, service="storage", action=f"listing {self.uri}"
-                )
-                bucket_error = self._bucket_error(exc)
-                if bucket_error is not None:
-                    raise bucket_error from exc
-                raise error from exc
-            except Exception as exc:
-                if is_transient_google(exc):
-                    raise translate_google(
-                        exc, StorageError, service="storage", action=f"listing {self.uri}"
-                    ) from exc
+                with map_google_errors(
+                    StorageError, service="storage", action=f"listing {self.uri}"
+                ):
+                    found = listing()
+            except StorageError as error:
+                cause = error.__cause__
+                if isinstance(cause, core_exceptions.GoogleAPICallError):
+                    bucket_error = self._bucket_error(cause)
+                    if bucket_error is not None:
+                        raise bucket_error from cause
                 raise
+            return found
 
         return call_with_retry(policy, translated)
 
@@ -397,22 +402,19 @@ class GcsDatasetWriter(Closeable):
 
         def put() -> None:
             blob = bucket.blob(item.name)
-            try:
-                blob.upload_from_filename(
-                    str(item.image.path),
-                    content_type=item.content_type,
-                    if_generation_match=generation,
-                    retry=None,
-                    timeout=timeout,
-                )
-            except core_exceptions.PreconditionFailed:
-                return  # replaced by another run meanwhile; names are content-addressed
-            except Exception as exc:
-                if isinstance(exc, core_exceptions.GoogleAPICallError) or is_transient_google(exc):
-                    raise translate_google(
-                        exc, StorageError, service="storage", action=f"replacing {item.name}"
-                    ) from exc
-                raise
+            with map_google_errors(
+                StorageError, service="storage", action=f"replacing {item.name}"
+            ):
+                try:
+                    blob.upload_from_filename(
+                        str(item.image.path),
+                        content_type=item.content_type,
+                        if_generation_match=generation,
+                        retry=None,
+                        timeout=timeout,
+                    )
+                except core_exceptions.PreconditionFailed:
+                    return  # replaced by another run meanwhile; names are content-addressed
 
         call_with_retry(policy, put)
 
@@ -424,7 +426,6 @@ class GcsDatasetWriter(Closeable):
         policy: RetryPolicy | None,
         timeout: float | None,
     ) -> DatasetLocation:
-        from google.api_core import exceptions as core_exceptions
 
         bucket = self._client.bucket(self._bucket_name)
         uris = {id(item.image): f"gs://{self._bucket_name}/{item.name}" for item in written}
@@ -432,19 +433,13 @@ class GcsDatasetWriter(Closeable):
 
         def put(name: str, text: str, content_type: str) -> None:
             blob = bucket.blob(name)
-            try:
+            with map_google_errors(StorageError, service="storage", action=f"writing {name}"):
                 blob.upload_from_string(
                     text.encode("utf-8"),
                     content_type=content_type,
                     retry=None,
                     timeout=timeout,
                 )
-            except Exception as exc:
-                if isinstance(exc, core_exceptions.GoogleAPICallError) or is_transient_google(exc):
-                    raise translate_google(
-                        exc, StorageError, service="storage", action=f"writing {name}"
-                    ) from exc
-                raise
 
         def object_name(file_name: str) -> str:
             return f"{self._prefix}/{file_name}" if self._prefix else file_name
