@@ -562,6 +562,12 @@ def test_cli_label_reports_a_bad_rules_file_and_a_small_label(tmp_path: Path) ->
     assert "rule 1 (x) has an invalid title regex '(unclosed'" in bad.output
 
     _folders(tmp_path / "images", {"big": 12, "tiny": 3})
-    small = runner.invoke(main, ["label", "--images", str(tmp_path / "images")])
+    images = str(tmp_path / "images")
+    small = runner.invoke(main, ["label", "--images", images, "--target", "vertex"])
     assert small.exit_code == 2
     assert "label tiny has 3 image(s); vertex needs at least 10" in small.output
+    # Without --target the check is the local backend's (the default backend): 2 per label.
+    local = runner.invoke(main, ["label", "--images", images])
+    assert local.exit_code == 0, local.output
+    assert "checked for local" in local.output
+    assert "at least 100 per label" not in local.output
