@@ -10,6 +10,8 @@ import io
 import json
 import logging
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -298,7 +300,8 @@ def test_cli_label_prints_each_label_map_warning_once_and_the_users_names_first(
     assert (summary["unmatched_folders"], summary["unused_labels"]) == (["truck"], ["z"])
 
 
-def test_cli_label_counts_failed_records_truthfully(images: Path, tmp_path: Path) -> None:
+def _downloads_with_failures(images: Path, tmp_path: Path) -> Path:
+    """A download folder: 3 ok records of sedans, 5 failed ones."""
     from redditvision.manifest import ImageManifest
 
     downloads = tmp_path / "dl"
@@ -331,9 +334,31 @@ def test_cli_label_counts_failed_records_truthfully(images: Path, tmp_path: Path
                 )
             )
     (tmp_path / "rules.toml").write_text('[[rules]]\nlabel = "sedan"\ntitle = "sedan"\n')
+    return downloads
+
+
+def test_cli_label_counts_failed_records_truthfully(images: Path, tmp_path: Path) -> None:
+    downloads = _downloads_with_failures(images, tmp_path)
     args = ["label", "--downloads", str(downloads), "--rules", str(tmp_path / "rules.toml")]
     result = CliRunner().invoke(main, [*args, "--json-summary"])
     assert "rules labeled 3 image(s); 0 matched no rule; 5 record(s) not ok (5 failed)" in (
         result.output
     )
     assert json.loads(result.stdout.strip().splitlines()[-1])["not_ok"] == {"failed": 5}
+
+
+def test_label_with_rules_example_runs_offline_and_counts_failures(
+    images: Path, tmp_path: Path
+) -> None:
+    downloads = _downloads_with_failures(images, tmp_path)
+    example = Path(__file__).resolve().parent.parent / "examples" / "label_with_rules.py"
+    out = tmp_path / "labeled.jsonl"
+    command = [sys.executable, str(example), str(downloads), str(tmp_path / "rules.toml")]
+    result = subprocess.run(
+        [*command, str(out)], capture_output=True, text=True, check=False, timeout=300
+    )
+    # 3 images of one label: fine for the local backend's check (2 per label) by default.
+    assert result.returncode == 0, result.stderr
+    assert "sedan: 3 images" in result.stdout
+    assert "unmatched: 0; not ok: {'failed': 5}" in result.stdout
+    assert len(load_local_dataset(out).images) == 3

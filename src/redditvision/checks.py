@@ -171,10 +171,10 @@ class DatasetCheckReport:
         """Return the report as a JSON-compatible dict.
 
         Returns:
-            ``{"target", "ok", "counts", "label_counts", "split_counts", "errors": [...],
-            "warnings": [...]}``: ``counts`` is keyed by service label, ``label_counts`` by
-            the user's label names; each issue is ``{"code", "message", "label",
-            "original_label", "item"}`` (``label`` the service label).
+            A dict with ``target``, ``ok``, ``counts`` (keyed by service label),
+            ``label_counts`` (keyed by the user's label names), ``split_counts``,
+            ``errors`` and ``warnings``; each issue is a dict with ``code``, ``message``,
+            ``label`` (the service label), ``original_label`` and ``item``.
         """
 
         def issue_json(issue: CheckIssue) -> dict[str, Any]:

@@ -173,8 +173,12 @@ def read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(handle)
     except OSError as exc:
         raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{path} is not UTF-8 text: {exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise DatasetError(f"{path} is not valid TOML: {exc}") from exc
+    except RecursionError as exc:
+        raise DatasetError(f"{path} is nested too deeply to be a TOML settings file") from exc
 
 
 def label_folders(

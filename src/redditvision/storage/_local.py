@@ -250,6 +250,20 @@ def _dataset_file_text(dataset: LabeledDataset, base: Path) -> str:
     return render_import_file(dataset, "local_jsonl", uri_for=relative)
 
 
+def _required(data: dict[str, object], key: str) -> str:
+    value = data[key]
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"{key} must be non-empty text")
+    return value
+
+
+def _optional(data: dict[str, object], key: str) -> str | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{key} must be text or null")
+    return value
+
+
 def load_local_dataset(path_or_uri: str | Path) -> LabeledDataset:
     """Read a local JSONL manifest written by :func:`write_local_dataset` or a writer.
 
@@ -278,6 +292,8 @@ def load_local_dataset(path_or_uri: str | Path) -> LabeledDataset:
             f"cannot read dataset file {path}: {exc.strerror or exc}; write it with "
             "`redditvision label --out DIR`"
         ) from exc
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"dataset file {path} is not UTF-8 text: {exc}") from exc
     base = path.resolve().parent
     images: list[LabeledImage] = []
     label_map: dict[str, str] = {}
@@ -288,19 +304,22 @@ def load_local_dataset(path_or_uri: str | Path) -> LabeledDataset:
             data = json.loads(line)
             if not isinstance(data, dict):
                 raise TypeError("not an object")
-            label = str(data["label"])
-            original = str(data.get("original_label") or label)
-            use = data.get("ml_use")
+            label = _required(data, "label")
+            original = _optional(data, "original_label") or label
+            use = _optional(data, "ml_use")
+            text = _required(data, "path")
+            if "\x00" in text:
+                raise ValueError("path holds a NUL byte")
             image = LabeledImage(
-                path=path_from(str(data["path"]), base),
+                path=path_from(text, base),
                 label=label,
                 original_label=original,
                 ml_use=MLUse(use) if use else None,
-                sha256=data.get("sha256"),
-                group=data.get("group"),
-                source=data.get("source"),
+                sha256=_optional(data, "sha256"),
+                group=_optional(data, "group"),
+                source=_optional(data, "source"),
             )
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
             raise DatasetError(
                 f"{path} line {number} is not a dataset line ({exc}); expected a JSON object "
                 "with path, label, original_label, ml_use, sha256, group"
