@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
-from redditvision._csv import unneutralize_cell, write_csv
+from redditvision._csv import Cell, restore_cell, write_csv
 from redditvision.errors import DatasetError
 from redditvision.labels._folders import image_sha256
 from redditvision.labels._names import dataset_name, with_label_map
@@ -40,8 +40,8 @@ def label_csv(
     ``/etc/passwd``, ``../../secret``, another URL scheme or a symlink pointing out of the
     folder fails the whole read before any file is opened. Rows with an empty label are
     unlabeled and left out. A UTF-8 byte order mark and CRLF line ends (as spreadsheet
-    programs write) are fine; a ``'`` that :func:`export_label_csv` put before a cell
-    starting with ``=``, ``+``, ``-``, ``@``, tab or CR is taken off again.
+    programs write) are fine; the ``'`` that :func:`export_label_csv` puts before a cell
+    starting with ``=``, ``+``, ``-``, ``@``, tab, CR or ``'`` is taken off again.
 
     Args:
         path: The CSV file.
@@ -95,8 +95,8 @@ def label_csv(
     for line, row in body:
         if not any(cell.strip() for cell in row):
             continue
-        cell = unneutralize_cell(row[path_column].strip()) if len(row) > path_column else ""
-        label = unneutralize_cell(row[label_column].strip()) if len(row) > label_column else ""
+        cell = restore_cell(row[path_column].strip()) if len(row) > path_column else ""
+        label = restore_cell(row[label_column].strip()) if len(row) > label_column else ""
         if not label:
             continue
         if not cell:
@@ -173,13 +173,13 @@ def export_label_csv(
         DatasetError: The file cannot be written.
     """
 
-    def rows() -> Iterable[list[object]]:
+    def rows() -> Iterable[list[Cell]]:
         for item in items:
             if isinstance(item, ImageRecord):
                 if item.status is not RecordStatus.OK or item.path is None:
                     continue
                 yield [
-                    item.path,
+                    str(item.path),
                     "",
                     item.url,
                     item.title,
@@ -188,9 +188,9 @@ def export_label_csv(
                     item.permalink,
                 ]
             elif isinstance(item, LabeledImage):
-                yield [item.path, item.original_label, "", "", "", "", ""]
+                yield [str(item.path), item.original_label, "", "", "", "", ""]
             else:
-                yield [item, "", "", "", "", "", ""]
+                yield [str(item), "", "", "", "", "", ""]
 
     header = ["path", "label", "url", "title", "flair", "subreddit", "permalink"]
     try:
