@@ -17,7 +17,6 @@ from pathlib import Path
 
 from redditvision import (
     ImageManifest,
-    RecordStatus,
     RuleSet,
     check_dataset,
     label_records,
@@ -32,18 +31,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("downloads", type=Path, help="folder written by `redditvision download`")
     parser.add_argument("rules", type=Path, help="TOML rules file")
     parser.add_argument("out", type=Path, help="labeled dataset to write (.jsonl)")
-    parser.add_argument("--target", default="vertex", help="limits to check: vertex/automl/local")
+    parser.add_argument(
+        "--target", default="local", help="limits to check: local (default)/vertex/automl"
+    )
     args = parser.parse_args(argv)
 
     with ImageManifest.for_folder(args.downloads) as manifest:
-        dataset, report = label_records(
-            manifest.records(RecordStatus.OK), RuleSet.from_toml(args.rules)
-        )
+        dataset, report = label_records(manifest.records(), RuleSet.from_toml(args.rules))
     dataset = split_dataset(dataset)
     splits = Counter(image.ml_use.value for image in dataset.images if image.ml_use)
     for label, count in dataset.counts().items():
         print(f"{dataset.label_map.get(label, label):>16}: {count} images")
-    print(f"splits: {dict(splits)}; unmatched: {len(report.unmatched)}")
+    failed = Counter(str(record.status) for record in report.not_ok)
+    print(f"splits: {dict(splits)}; unmatched: {len(report.unmatched)}; not ok: {dict(failed)}")
     check = check_dataset(dataset, target=args.target)
     for issue in (*check.errors, *check.warnings):
         print(f"{issue.code}: {issue.message}")

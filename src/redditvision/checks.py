@@ -117,6 +117,7 @@ class DatasetCheckReport:
         counts: Images per service label.
         split_counts: Images per split (``"training"``, ``"validation"``, ``"test"``,
             ``"unassigned"``).
+        label_names: Service label -> the user's label name.
     """
 
     target: str
@@ -124,6 +125,7 @@ class DatasetCheckReport:
     warnings: tuple[CheckIssue, ...] = ()
     counts: Mapping[str, int] = attrs.field(factory=dict, hash=False)
     split_counts: Mapping[str, int] = attrs.field(factory=dict, hash=False)
+    label_names: Mapping[str, str] = attrs.field(factory=dict, hash=False)
 
     @property
     def ok(self) -> bool:
@@ -147,16 +149,26 @@ class DatasetCheckReport:
         """Return the report as a JSON-compatible dict.
 
         Returns:
-            ``{"target", "ok", "counts", "split_counts", "errors": [...], "warnings": [...]}``
-            where each issue is ``{"code", "message", "label", "item"}``.
+            A dict with ``target``, ``ok``, ``counts`` (keyed by service label),
+            ``label_counts`` (keyed by the user's label names), ``split_counts``,
+            ``errors`` and ``warnings``; each issue is a dict with ``code``, ``message``,
+            ``label`` (the service label), ``original_label`` and ``item``.
         """
+
+        def issue_json(issue: CheckIssue) -> dict[str, Any]:
+            original = self.label_names.get(issue.label, issue.label) if issue.label else None
+            return {**attrs.asdict(issue), "original_label": original}
+
         return {
             "target": self.target,
             "ok": self.ok,
             "counts": dict(self.counts),
+            "label_counts": {
+                self.label_names.get(label, label): count for label, count in self.counts.items()
+            },
             "split_counts": dict(self.split_counts),
-            "errors": [attrs.asdict(issue) for issue in self.errors],
-            "warnings": [attrs.asdict(issue) for issue in self.warnings],
+            "errors": [issue_json(issue) for issue in self.errors],
+            "warnings": [issue_json(issue) for issue in self.warnings],
         }
 
 
@@ -228,8 +240,7 @@ def check_dataset(
                     f"try {suggest_label(label)!r}",
                 )
             )
-        original = dataset.label_map.get(label, label)
-        shown = label if original == label else f"{label} ({original})"
+        shown = _shown(label, dataset.label_map)
         if count < limits.min_images_per_label:
             errors.append(
                 CheckIssue(
@@ -338,7 +349,8 @@ def check_dataset(
                     CheckIssue(
                         code="split_coverage",
                         label=label,
-                        message=f"label {label} has no {' or '.join(lacking)} image",
+                        message=f"label {_shown(label, dataset.label_map)} has no "
+                        f"{' or '.join(lacking)} image",
                     )
                 )
     return DatasetCheckReport(
@@ -347,7 +359,14 @@ def check_dataset(
         warnings=tuple(warnings),
         counts=counts,
         split_counts=split_counts,
+        label_names={label: dataset.label_map.get(label, label) for label in counts},
     )
+
+
+def _shown(label: str, label_map: Mapping[str, str]) -> str:
+    """A label as the user knows it, with the service label after it when they differ."""
+    original = label_map.get(label, label)
+    return label if original == label else f"{original!r} (service label {label})"
 
 
 def convert_unsupported(

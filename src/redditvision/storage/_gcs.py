@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import attrs
@@ -27,6 +28,7 @@ from redditvision.storage._common import (
     _label_map_json,
     _prepare,
     logger,
+    validate_prefix,
 )
 
 if TYPE_CHECKING:
@@ -55,8 +57,12 @@ class GcsDatasetWriter(Closeable):
     Args:
         client: The ``google.cloud.storage.Client`` (injected; see :meth:`from_env`).
         bucket: Bucket name, without ``gs://``.
-        prefix: Object name prefix, without leading or trailing ``/`` (default
-            ``"redditvision"``); ``""`` writes at the bucket root.
+        prefix: Object name prefix, folders separated by single ``/`` (default
+            ``"redditvision"``; leading and trailing ``/`` are dropped); ``""`` writes at
+            the bucket root. ``a//b``, ``.`` or ``..`` folders are refused.
+        images_root: When given, only images that resolve (symlinks followed) inside
+            this folder are uploaded; the others are left out as failed. Every image is
+            re-checked anyway: a regular file that Pillow reads as an image.
         retry: Policy for idempotent calls (listing, conditional uploads, the import
             file); :data:`~redditvision.retry.DEFAULT` is :data:`DEFAULT_STORAGE_RETRY`,
             ``None`` disables retries.
@@ -72,11 +78,13 @@ class GcsDatasetWriter(Closeable):
         client: storage.Client,
         bucket: str,
         prefix: str = "redditvision",
+        images_root: str | Path | None = None,
         retry: RetryArg = DEFAULT,
         max_workers: int = 8,
         batch_size: int = 64,
         timeout: float | None = 60.0,
     ) -> None:
+        prefix = validate_prefix(prefix, where="Cloud Storage prefix")
         bucket = bucket.removeprefix("gs://").strip("/")
         if not bucket or "/" in bucket:
             raise ConfigError(
@@ -85,7 +93,8 @@ class GcsDatasetWriter(Closeable):
             )
         self._client = client
         self._bucket_name = bucket
-        self._prefix = prefix.strip("/")
+        self._prefix = prefix
+        self._images_root = Path(images_root) if images_root is not None else None
         self._retry = resolve_retry(retry, DEFAULT_STORAGE_RETRY)
         self._max_workers = max_workers
         self._batch_size = max(1, batch_size)
@@ -99,6 +108,7 @@ class GcsDatasetWriter(Closeable):
         *,
         bucket: str,
         prefix: str = "redditvision",
+        images_root: str | Path | None = None,
         project: str | None = None,
         retry: RetryArg = DEFAULT,
     ) -> GcsDatasetWriter:
@@ -110,7 +120,8 @@ class GcsDatasetWriter(Closeable):
 
         Args:
             bucket: Bucket name.
-            prefix: Object name prefix (default ``"redditvision"``).
+            prefix: Object name prefix (default ``"redditvision"``; see the class).
+            images_root: Folder the images must be in (see the class).
             project: Google Cloud project, default from the environment.
             retry: Retry policy (see the class).
 
@@ -119,8 +130,10 @@ class GcsDatasetWriter(Closeable):
 
         Raises:
             ConfigError: No credentials were found (run ``gcloud auth
-                application-default login`` or set ``GOOGLE_APPLICATION_CREDENTIALS``).
+                application-default login`` or set ``GOOGLE_APPLICATION_CREDENTIALS``),
+                or the prefix is refused (checked before any client is built).
         """
+        validate_prefix(prefix, where="Cloud Storage prefix")
         from google.auth import exceptions as auth_exceptions
         from google.cloud import storage
 
@@ -136,7 +149,9 @@ class GcsDatasetWriter(Closeable):
                 "no Google Cloud credentials found; run `gcloud auth application-default "
                 "login` or set GOOGLE_APPLICATION_CREDENTIALS"
             ) from exc
-        writer = cls(client=client, bucket=bucket, prefix=prefix, retry=retry)
+        writer = cls(
+            client=client, bucket=bucket, prefix=prefix, images_root=images_root, retry=retry
+        )
         writer._owns_client = True
         return writer
 
@@ -198,7 +213,7 @@ class GcsDatasetWriter(Closeable):
                 )
         policy = resolve_retry(retry, self._retry)
         request_timeout = timeout if timeout is not None else self._timeout
-        items, failed = _prepare(dataset, self._prefix)
+        items, failed = _prepare(dataset, self._prefix, images_root=self._images_root)
         bucket = self._client.bucket(self._bucket_name)
         existing = self._list_existing(policy, request_timeout)
         total = len(items)
