@@ -440,7 +440,7 @@ def evaluation_plot_texts(evaluation: Evaluation) -> dict[str, tuple[str, str]]:
             "Precision-recall curve per label",
             "One curve per label through the confidence thresholds of the evaluation, drawn "
             "as steps with interpolated precision (the best precision at that recall or "
-            "higher; each dot is a threshold); the black curve pools every label. The "
+            "higher; each dot is a threshold); the dashed black curve pools every label. The "
             "legend gives each label's auPRC.",
         ),
     }
