@@ -21,6 +21,7 @@ from redditvision.backends.vertex import (
     VertexDeployment,
     VertexPredictor,
 )
+from redditvision.checks import CheckIssue, DatasetCheckReport, check_dataset, convert_unsupported
 from redditvision.classify import Classifier, PredictionBackend, Predictor
 from redditvision.compare import (
     ClassComparison,
@@ -28,24 +29,6 @@ from redditvision.compare import (
     ComparisonSummary,
     ImageComparison,
     VisionComparator,
-)
-from redditvision.dataset import (
-    CheckIssue,
-    DatasetCheckReport,
-    LabelingReport,
-    LabelMap,
-    RuleSet,
-    check_dataset,
-    convert_unsupported,
-    export_label_csv,
-    group_near_duplicates,
-    label_csv,
-    label_folders,
-    label_records,
-    load_local_dataset,
-    normalize_label,
-    split_dataset,
-    write_local_dataset,
 )
 from redditvision.download import DownloadLimits, ImageDownloader
 from redditvision.errors import (
@@ -64,6 +47,16 @@ from redditvision.errors import (
     UnsafeURLError,
 )
 from redditvision.labelers import CloudVisionLabeler, GenericLabeler, ImageLabels
+from redditvision.labels import (
+    LabelingReport,
+    LabelMap,
+    RuleSet,
+    export_label_csv,
+    label_csv,
+    label_folders,
+    label_records,
+    normalize_label,
+)
 from redditvision.manifest import ImageManifest
 from redditvision.metrics import compute_evaluation
 from redditvision.models import (
@@ -98,7 +91,15 @@ from redditvision.reddit import (
 )
 from redditvision.report import ReportFiles, write_evaluation_report, write_report
 from redditvision.retry import DEFAULT, RetryPolicy, is_transient, parse_retry_after
-from redditvision.storage import DatasetWriter, GcsDatasetWriter, LocalDatasetWriter, UploadResult
+from redditvision.split import group_near_duplicates, split_dataset
+from redditvision.storage import (
+    DatasetWriter,
+    GcsDatasetWriter,
+    LocalDatasetWriter,
+    UploadResult,
+    load_local_dataset,
+    write_local_dataset,
+)
 from redditvision.training import AutoMLTrainer, TrainingBackend
 
 # -- more public names are added below by each step's module --
