@@ -7,13 +7,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from harness_gcs import GcsEmulator
+from harness_gcs import GcsEmulator, PreconditionLayer
 from redditvision import DatasetError, LabeledDataset, MLUse, StorageError, retry
 from redditvision.cli import main
 from redditvision.dataset import (
@@ -203,7 +202,10 @@ def test_local_writer_lays_out_the_dataset_and_skips_unchanged_files(
 
 
 def test_upload_killed_mid_run_completes_on_rerun_with_nothing_missing(
-    bmw_series: LabeledDataset, gcs_emulator: GcsEmulator, tmp_path: Path
+    bmw_series: LabeledDataset,
+    gcs_emulator: GcsEmulator,
+    gcs_preconditions: PreconditionLayer,
+    tmp_path: Path,
 ) -> None:
     gcs_emulator.create_bucket("cars")
     subset = LabeledDataset(
@@ -213,28 +215,27 @@ def test_upload_killed_mid_run_completes_on_rerun_with_nothing_missing(
     total = len(subset.images)
     assert total == 122
     dataset_file = write_local_dataset(subset, tmp_path / "dataset.jsonl")
+    # The layer in front of the emulator (STORAGE_EMULATOR_HOST) forwards ten uploads and
+    # holds every later one, so the kill lands at a known moment: exactly ten stored.
+    gcs_preconditions.hold_uploads_after(10)
     command = [sys.executable, "-c", "from redditvision.cli import main; main()", "upload"]
     command += ["--dataset", str(dataset_file), "--bucket", "cars", "--prefix", "killed"]
     process = subprocess.Popen(command, env=os.environ.copy())
     try:
-        deadline = time.monotonic() + 120
-        while process.poll() is None and time.monotonic() < deadline:
-            if len(_objects(gcs_emulator, "cars", "killed")) >= 10:
-                break
-            time.sleep(0.05)
+        gcs_preconditions.wait(held=1, answered=10)
         assert process.poll() is None, "the upload ended before it could be killed"
-        process.send_signal(signal.SIGKILL)
     finally:
+        process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
+        gcs_preconditions.release(drop=True)  # what was held dies with the client
     assert process.returncode == -signal.SIGKILL
     partial = _objects(gcs_emulator, "cars", "killed")
-    assert 10 <= len(partial) < total
+    assert len(partial) == 10
     assert "killed/import.csv" not in partial
 
     with GcsDatasetWriter.from_env(bucket="cars", prefix="killed") as writer:
         result = writer.upload(load_local_dataset(dataset_file))
-    assert result.uploaded + result.skipped_unchanged == total
-    assert result.skipped_unchanged >= len(partial)
+    assert (result.uploaded, result.skipped_unchanged) == (total - 10, 10)
     images = {n for n in _objects(gcs_emulator, "cars", "killed") if n.endswith(".jpg")}
     assert len(images) == total
     rows = _read(gcs_emulator, "cars", "killed/import.csv").splitlines()
