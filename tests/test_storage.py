@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from harness_gcs import GcsEmulator, PreconditionLayer
-from redditvision import DatasetError, LabeledDataset, MLUse, StorageError, retry
+from redditvision import ConfigError, DatasetError, LabeledDataset, MLUse, StorageError, retry
 from redditvision.cli import main
 from redditvision.dataset import (
     LabelMap,
@@ -170,7 +170,7 @@ def test_empty_dataset_is_refused_before_any_request(gcs_emulator: GcsEmulator) 
 
 def test_emulator_host_without_scheme_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", "127.0.0.1:9023")
-    with pytest.raises(Exception, match="needs a scheme"):
+    with pytest.raises(ConfigError, match="needs a scheme"):
         GcsDatasetWriter.from_env(bucket="cars")
 
 
