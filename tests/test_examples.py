@@ -255,7 +255,8 @@ def test_compare_bmw_trains_compares_and_says_it_reused_the_model_on_a_rerun(
 
     second = _run("compare_bmw.py", str(photos), "build/compare", home=tmp_path, cwd=tmp_path)
     assert second.returncode == 0, second.stderr
-    assert f"reused the model in {model} (trained on {n_train} photos earlier)" in second.stdout
+    reused = f"reused the model in {model} (trained on {n_train} photos by an earlier run)"
+    assert reused in second.stdout
     assert "trained on" not in second.stdout.split("reused", 1)[0]
 
 
