@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -151,7 +152,7 @@ def test_cloud_example_without_credentials_prints_one_error_line_and_no_tracebac
     args, expected = CLOUD_RUNS[name]
     photos = tmp_path / "photos" / _PHOTO
     photos.mkdir(parents=True)
-    (photos / "a.jpg").symlink_to(next((bmw_photos / _PHOTO).glob("*.jpg")))
+    shutil.copyfile(next((bmw_photos / _PHOTO).glob("*.jpg")), photos / "a.jpg")
     replace = {"MODEL": str(tmp_path / "model"), "PHOTOS": str(tmp_path / "photos")}
     replace.update(OUT=str(tmp_path / "out"), WORK=str(tmp_path / "work"))
     replace["RULES"] = str(EXAMPLES / "bmw-rules.toml")
@@ -213,7 +214,7 @@ def test_label_with_rules_labels_a_real_download_and_writes_the_dataset(
     assert "Traceback" not in result.stderr
     counts = dict(re.findall(r"^\s*(\w+): (\d+) images$", result.stdout, re.M))
     assert set(counts) == {"landscape", "other"}
-    splits = re.search(r"^splits: (\{.*\}); unmatched: 0$", result.stdout, re.M)
+    splits = re.search(r"^splits: (\{.*?\}); unmatched: 0(; not ok: \{.*\})?$", result.stdout, re.M)
     assert splits is not None, result.stdout
     assert result.stdout.rstrip().endswith(f"wrote {out}")
     dataset = load_local_dataset(out)
@@ -227,11 +228,12 @@ def test_label_with_rules_labels_a_real_download_and_writes_the_dataset(
 
 
 def _few_photos(bmw_photos: Path, root: Path, per_folder: int) -> Path:
-    """Every model folder with its first ``per_folder`` photos (symlinks to the real ones)."""
+    """Every model folder with its first ``per_folder`` photos (copies: the folder labeler
+    refuses symlinks that point out of the folder)."""
     for folder in sorted(p for p in bmw_photos.iterdir() if p.is_dir()):
         (root / folder.name).mkdir(parents=True)
         for photo in sorted(folder.glob("*.jpg"))[:per_folder]:
-            (root / folder.name / photo.name).symlink_to(photo)
+            shutil.copyfile(photo, root / folder.name / photo.name)
     return root
 
 
