@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
+import attrs
 import pytest
 from click.testing import CliRunner
 
@@ -16,7 +18,7 @@ from harness import ImageHost
 from harness_gcs import GcsEmulator
 from redditvision.cli import main
 from redditvision.errors import ConfigError
-from redditvision.pipeline import RunClients, RunConfig, run
+from redditvision.pipeline import STEPS, RunClients, RunConfig, Step, StepContext, run
 from redditvision.reddit import ListingFileSource
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +45,10 @@ title = '.'
 """
 
 
+def host_urls(listings: list[Path]) -> list[str]:
+    return [item.url for post in ListingFileSource(listings).submissions() for item in post.media]
+
+
 def _photos(bmw_photos: Path) -> list[Path]:
     return sorted(bmw_photos.rglob("*.jpg"))
 
@@ -63,12 +69,29 @@ def listing_host(reddit_data: Path, bmw_photos: Path) -> Iterator[tuple[ImageHos
         host.stop()
 
 
-def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+def _snapshot(folder: Path) -> dict[str, tuple[str, int]]:
+    """Every file under ``folder``: its content hash and modification time (ns)."""
     return {
-        str(path.relative_to(folder)): (path.stat().st_size, path.stat().st_mtime_ns)
+        str(path.relative_to(folder)): (
+            hashlib.sha256(path.read_bytes()).hexdigest(),
+            path.stat().st_mtime_ns,
+        )
         for path in sorted(folder.rglob("*"))
         if path.is_file()
     }
+
+
+def _counted(calls: list[str]) -> tuple[Step, ...]:
+    """The run's steps, each recording its name in ``calls`` when its function runs."""
+
+    def wrap(step: Step) -> Step:
+        def counted(ctx: StepContext) -> Mapping[str, Any]:
+            calls.append(step.name)
+            return step.run(ctx)
+
+        return attrs.evolve(step, run=counted)
+
+    return tuple(wrap(step) for step in STEPS)
 
 
 @pytest.mark.slow
@@ -88,9 +111,11 @@ def test_listing_run_finishes_with_a_report_and_a_rerun_changes_nothing(
         }
     )
     clients = RunClients(session=host.session())
-    first = run(config, clients=clients)
+    calls: list[str] = []
+    first = run(config, clients=clients, steps=_counted(calls))
 
     assert [s.status for s in first.steps] == ["ran"] * 7
+    assert calls == [step.name for step in STEPS]
     assert first.report_html is not None
     assert first.report_html.is_file()
     assert set(first.dataset.labels) == {"landscape", "dated", "other"}
@@ -112,10 +137,16 @@ def test_listing_run_finishes_with_a_report_and_a_rerun_changes_nothing(
     assert first.comparison is not None
 
     before = _snapshot(config.output)
-    second = run(config, clients=RunClients(session=host.session()))
+    calls.clear()
+    served = sum(host.hits(ImageHost.mapped_path(url)) for url in host_urls(listings))
+    second = run(config, clients=RunClients(session=host.session()), steps=_counted(calls))
+    # Nothing re-executed: no step function called, no image requested again, every
+    # file under the run folder has the same bytes and modification time.
+    assert calls == []
     assert [s.status for s in second.steps] == ["reused"] * 7
+    assert sum(host.hits(ImageHost.mapped_path(url)) for url in host_urls(listings)) == served
     assert _snapshot(config.output) == before
-    assert sum(s.seconds for s in second.steps) < sum(s.seconds for s in first.steps) / 10
+    assert [s.detail for s in second.steps] == [s.detail for s in first.steps]
     assert second.evaluation == first.evaluation
     assert second.model == first.model
 
@@ -150,10 +181,39 @@ def test_image_folder_run_through_the_cli_gives_model_evaluation_and_report(
     assert summary["images"] == 383
     assert Path(summary["report_html"]).is_file()
     assert Path(summary["model"]).is_dir()
-    assert 0.0 <= summary["macro_f1"] <= 1.0
+    # The summary's figures are the evaluation's: macro-F1 is the mean of the five
+    # per-label F1 scores in evaluation.json, and the accuracy is the share of the test
+    # split on the confusion matrix's diagonal.
+    evaluation = json.loads((out / "evaluation.json").read_text(encoding="utf-8"))
+    per_label_f1 = [row["f1"] for row in evaluation["per_label"]]
+    assert len(per_label_f1) == 5
+    assert summary["macro_f1"] == pytest.approx(sum(per_label_f1) / 5)
+    matrix = evaluation["confusion_matrix"]
+    diagonal = sum(matrix[i][i] for i in range(len(matrix)))
+    assert summary["accuracy"] == pytest.approx(diagonal / evaluation["evaluated_items"])
     # Five classes: chance is 0.2; a model that learned nothing would sit near it.
     assert summary["accuracy"] > 0.4
-    assert (out / "evaluation.json").is_file()
+    assert summary["macro_f1"] > 0.4
+
+
+@pytest.mark.parametrize("content", ["{not json", '{"version": 99, "values": {}}'])
+def test_a_corrupt_run_state_stops_the_run_instead_of_redoing_everything(
+    tmp_path: Path, content: str
+) -> None:
+    (tmp_path / "photos" / "a").mkdir(parents=True)
+    out = tmp_path / "run"
+    out.mkdir()
+    state = out / "run-state.json"
+    state.write_text(content, encoding="utf-8")
+    config = RunConfig.from_mapping(
+        {"output": str(out), "source": {"images": "photos"}}, base_dir=tmp_path
+    )
+    calls: list[str] = []
+    with pytest.raises(ConfigError, match=r"run-state\.json.*move it away"):
+        run(config, steps=_counted(calls))
+    assert calls == []
+    assert state.read_text(encoding="utf-8") == content
+    assert sorted(p.name for p in out.iterdir()) == ["run-state.json"]
 
 
 def test_config_file_paths_are_relative_to_the_file(tmp_path: Path) -> None:
