@@ -60,6 +60,11 @@ class RunResult:
         evaluation: The model's evaluation.
         report_html: The comparison report page, or None when comparison is disabled.
         comparison: The comparison's aggregate figures, or None.
+        sources: Per source name, in config order: ``kind``, ``images`` kept, ``labels``
+            (kept images per label), ``duplicates`` and ``near_duplicates`` (images
+            dropped because an earlier source holds them), ``unmatched`` (records no
+            rule matched), and for Reddit sources ``posts`` and ``records`` (download
+            statuses).
     """
 
     output: Path
@@ -69,6 +74,7 @@ class RunResult:
     evaluation: Evaluation
     report_html: Path | None
     comparison: Mapping[str, Any] | None = attrs.field(default=None, hash=False)
+    sources: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict, hash=False)
 
 
 @attrs.define(kw_only=True)
@@ -138,11 +144,6 @@ class StepContext:
     def output(self) -> Path:
         """The run's folder."""
         return self.config.output
-
-    @property
-    def posts_file(self) -> Path:
-        """``OUTPUT/posts.jsonl``: the collected posts, one JSON object a line."""
-        return self.output / "posts.jsonl"
 
     @property
     def downloads(self) -> Path:

@@ -57,6 +57,15 @@ class SourceConfig:
         images: A folder of label folders (skips collect and download).
         include_nsfw: Keep NSFW submissions (default False).
         min_score: Drop submissions scored below this, or None.
+        name: The source's name in counts, provenance and reports (default: ``r/NAME``,
+            the first listing's or dump's file stem, or the image folder's name; made
+            unique with ``-2``, ``-3`` ... when two sources would share one).
+        rules: This source's title/flair rules file (Reddit sources), or None.
+        label_map: This source's folder label map (image folders), or None.
+        csv: This source's hand labels, a CSV of ``path,label`` rows, or None.
+
+    A source that sets none of ``rules``, ``label_map`` and ``csv`` is labeled by the
+    ``[labels]`` section.
     """
 
     subreddit: str | None = None
@@ -69,6 +78,10 @@ class SourceConfig:
     images: Path | None = None
     include_nsfw: bool = False
     min_score: int | None = None
+    name: str | None = None
+    rules: Path | None = None
+    label_map: Path | None = None
+    csv: Path | None = None
 
     @property
     def kind(self) -> str:
@@ -89,6 +102,30 @@ class SourceConfig:
                 f"got {', '.join(given) or 'none'}"
             )
         return given[0]
+
+    @property
+    def is_reddit(self) -> bool:
+        """True for submissions (subreddit, listings, dumps), False for an image folder."""
+        return self.kind != "images"
+
+    def default_name(self) -> str:
+        """The name used when :attr:`name` is None (see the class docstring)."""
+        if self.name:
+            return self.name
+        kind = self.kind
+        if kind == "subreddit":
+            return f"r/{self.subreddit}"
+        if kind == "images":
+            assert self.images is not None
+            return self.images.name or "images"
+        files = self.listings if kind == "listings" else self.dumps
+        return files[0].name.split(".")[0] or kind
+
+    def own_labels(self) -> LabelConfig | None:
+        """This source's labeler, or None when it sets none (``[labels]`` applies)."""
+        if self.rules is None and self.label_map is None and self.csv is None:
+            return None
+        return LabelConfig(rules=self.rules, label_map=self.label_map, csv=self.csv)
 
 
 @attrs.frozen(kw_only=True)
@@ -203,27 +240,61 @@ _PATH_FIELDS = {
     ("source", "listings"): "many",
     ("source", "dumps"): "many",
     ("source", "images"): "one",
+    ("source", "rules"): "one",
+    ("source", "label_map"): "one",
+    ("source", "csv"): "one",
     ("labels", "rules"): "one",
     ("labels", "label_map"): "one",
     ("labels", "csv"): "one",
 }
 
 
+_SOURCE_KINDS = ("subreddit", "listings", "dumps", "images")
+
+
+def _source(values: Mapping[str, Any], base: Path, where: str) -> SourceConfig:
+    known = {field.name for field in attrs.fields(SourceConfig)}
+    bad = set(values) - known
+    if bad:
+        raise ConfigError(
+            f"unknown keys in {where}: {', '.join(sorted(bad))}; known: {', '.join(sorted(known))}"
+        )
+    source: SourceConfig = _section(SourceConfig, "source", dict(values), base, where)
+    return source
+
+
+def _section(cls: type, section: str, values: dict[str, Any], base: Path, where: str) -> Any:
+    for key in list(values):
+        shape = _PATH_FIELDS.get((section, key))
+        if shape == "many":
+            values[key] = _paths(values[key], base)
+        elif shape == "one" and values[key] is not None:
+            values[key] = _path(values[key], base)
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"bad value in {where}: {exc}") from exc
+
+
 @attrs.frozen(kw_only=True)
 class RunConfig:
     """Everything :func:`run` needs; read from TOML with :meth:`from_toml`.
 
-    The TOML file has an ``output`` key and the sections ``[source]``, ``[download]``,
-    ``[labels]``, ``[split]``, ``[writer]``, ``[backend]`` and ``[compare]``, whose keys
-    are the attributes of the matching classes. Relative paths are relative to the
-    config file's folder.
+    The TOML file has an ``output`` key, one ``[source]`` table or several
+    ``[[source]]`` tables (any mix of subreddits, listings, dumps and image folders, each
+    optionally with its own labeler), and the sections ``[download]``, ``[labels]``,
+    ``[split]``, ``[writer]``, ``[backend]`` and ``[compare]``, whose keys are the
+    attributes of the matching classes. Relative paths are relative to the config file's
+    folder.
 
     Attributes:
         output: The run's folder (posts, downloads, dataset, model, report, state).
         name: Display name of the dataset and model (default ``"redditvision"``).
-        source: See :class:`SourceConfig`.
+        sources: The sources, in order (see :class:`SourceConfig`); an image found in
+            several is kept from the first. Names are unique (defaults made unique).
         download: See :class:`DownloadConfig`.
-        labels: See :class:`LabelConfig`.
+        labels: The labeler of every source that names none of its own (see
+            :class:`LabelConfig`).
         split: See :class:`SplitConfig`.
         writer: See :class:`WriterConfig`.
         backend: See :class:`BackendConfig`.
@@ -232,7 +303,7 @@ class RunConfig:
 
     output: Path
     name: str = "redditvision"
-    source: SourceConfig = SourceConfig()
+    sources: tuple[SourceConfig, ...] = ()
     download: DownloadConfig = DownloadConfig()
     labels: LabelConfig = LabelConfig()
     split: SplitConfig = SplitConfig()
@@ -240,12 +311,52 @@ class RunConfig:
     backend: BackendConfig = BackendConfig()
     compare: CompareConfig = CompareConfig()
 
+    @property
+    def source(self) -> SourceConfig:
+        """The only source (an empty :class:`SourceConfig` when none is set yet).
+
+        Raises:
+            ConfigError: The config has several sources (use :attr:`sources`).
+        """
+        if not self.sources:
+            return SourceConfig()
+        if len(self.sources) > 1:
+            raise ConfigError(
+                f"this config has {len(self.sources)} sources; read RunConfig.sources"
+            )
+        return self.sources[0]
+
+    def source_names(self) -> tuple[str, ...]:
+        """Each source's name, in order: its ``name``, else a default made unique."""
+        names: list[str] = []
+        for source in self.sources:
+            base = source.default_name()
+            name, number = base, 1
+            while name in names:
+                number += 1
+                name = f"{base}-{number}"
+            names.append(name)
+        return tuple(names)
+
+    def labels_for(self, source: SourceConfig) -> LabelConfig:
+        """The labeler of ``source``: its own rules/label_map/csv, else ``[labels]``.
+
+        From ``[labels]``, a Reddit source takes ``rules`` and ``csv``, an image folder
+        ``label_map`` and ``csv`` (so one ``[labels]`` can serve a mix).
+        """
+        own = source.own_labels()
+        if own is not None:
+            return own
+        if source.is_reddit:
+            return attrs.evolve(self.labels, label_map=None)
+        return attrs.evolve(self.labels, rules=None)
+
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, base_dir: str | Path = ".") -> RunConfig:
         """Build a config from a TOML-shaped mapping.
 
         Args:
-            data: ``{"output": ..., "source": {...}, ...}``.
+            data: ``{"output": ..., "source": {...} or [{...}, ...], ...}``.
             base_dir: Folder that relative paths are relative to.
 
         Returns:
@@ -253,7 +364,7 @@ class RunConfig:
 
         Raises:
             ConfigError: An unknown section or key, a missing ``output``, or a bad value;
-                the message names it.
+                the message names it (``[[source]] #2`` for the second source table).
         """
         base = Path(base_dir)
         unknown = set(data) - {"output", "name", *_SECTIONS}
@@ -261,8 +372,21 @@ class RunConfig:
             raise ConfigError(f"unknown config keys: {', '.join(sorted(unknown))}")
         if "output" not in data:
             raise ConfigError("the config needs `output`, the run's folder")
+        raw_sources = data.get("source") or {}
+        sources: tuple[SourceConfig, ...]
+        if isinstance(raw_sources, Mapping):
+            sources = (_source(raw_sources, base, "[source]"),) if raw_sources else ()
+        elif isinstance(raw_sources, list) and all(isinstance(t, Mapping) for t in raw_sources):
+            sources = tuple(
+                _source(table, base, f"[[source]] #{number}")
+                for number, table in enumerate(raw_sources, start=1)
+            )
+        else:
+            raise ConfigError("`source` must be a [source] table or [[source]] tables")
         sections: dict[str, Any] = {}
         for section, section_cls in _SECTIONS.items():
+            if section == "source":
+                continue
             values = dict(data.get(section) or {})
             known = {field.name for field in attrs.fields(section_cls)}
             bad = set(values) - known
@@ -271,19 +395,11 @@ class RunConfig:
                     f"unknown keys in [{section}]: {', '.join(sorted(bad))}; "
                     f"known: {', '.join(sorted(known))}"
                 )
-            for key in list(values):
-                shape = _PATH_FIELDS.get((section, key))
-                if shape == "many":
-                    values[key] = _paths(values[key], base)
-                elif shape == "one" and values[key] is not None:
-                    values[key] = _path(values[key], base)
-            try:
-                sections[section] = section_cls(**values)
-            except (TypeError, ValueError) as exc:
-                raise ConfigError(f"bad value in [{section}]: {exc}") from exc
+            sections[section] = _section(section_cls, section, values, base, f"[{section}]")
         config = cls(
             output=_path(data["output"], base),
             name=str(data.get("name", "redditvision")),
+            sources=sources,
             **sections,
         )
         config.validate()
@@ -317,14 +433,19 @@ class RunConfig:
     def with_overrides(self, **overrides: Any) -> RunConfig:
         """Return a copy with fields replaced: ``output=...`` or ``section__field=value``.
 
+        ``source__subreddit``, ``source__listings``, ``source__dumps`` and
+        ``source__images`` replace every source with one new source; other ``source__``
+        fields change the only source.
+
         Args:
-            **overrides: The fields; None values are ignored.
+            **overrides: The fields; None values and empty tuples are ignored.
 
         Returns:
             The new config.
 
         Raises:
-            ConfigError: An unknown section or field.
+            ConfigError: An unknown section or field, or a ``source__`` field other than
+                the four above on a config with several sources.
         """
         config = self
         for key, value in overrides.items():
@@ -336,12 +457,27 @@ class RunConfig:
             section, field = key.split("__", 1)
             if section not in _SECTIONS:
                 raise ConfigError(f"unknown config section {section!r}")
+            if section == "source":
+                if field not in {f.name for f in attrs.fields(SourceConfig)}:
+                    raise ConfigError(f"unknown key {field!r} in [source]")
+                if field in _SOURCE_KINDS:
+                    # A new source replaces the old ones rather than adding another.
+                    kept = config.sources[0] if len(config.sources) == 1 else SourceConfig()
+                    current = attrs.evolve(
+                        kept, subreddit=None, listings=(), dumps=(), images=None, name=None
+                    )
+                elif len(config.sources) > 1:
+                    raise ConfigError(
+                        f"{field!r} cannot be overridden on a config with "
+                        f"{len(config.sources)} [[source]] tables: set it in the table"
+                    )
+                else:
+                    current = config.source
+                config = attrs.evolve(config, sources=(attrs.evolve(current, **{field: value}),))
+                continue
             current = getattr(config, section)
             if field not in {f.name for f in attrs.fields(type(current))}:
                 raise ConfigError(f"unknown key {field!r} in [{section}]")
-            if section == "source" and field in {"subreddit", "listings", "dumps", "images"}:
-                # A new source replaces the old one rather than adding a second.
-                current = attrs.evolve(current, subreddit=None, listings=(), dumps=(), images=None)
             config = attrs.evolve(config, **{section: attrs.evolve(current, **{field: value})})
         config.validate()
         return config
@@ -350,17 +486,37 @@ class RunConfig:
         """Check the sections fit together.
 
         Raises:
-            ConfigError: No or several sources, a Reddit source without rules or CSV, an
-                image folder with rules, a GCS writer without a bucket, a cloud backend
-                without a project or with the local writer.
+            ConfigError: No source, a source with none or several of subreddit/listings/
+                dumps/images, a Reddit source without rules or CSV, an image folder with
+                rules, two sources with one explicit name, a GCS writer without a bucket,
+                a cloud backend without a project or with the local writer.
         """
-        kind = self.source.kind
-        if kind == "images" and self.labels.rules is not None:
-            raise ConfigError("rules label Reddit posts; an image folder takes a label_map")
-        if kind != "images" and self.labels.rules is None and self.labels.csv is None:
+        if not self.sources:
             raise ConfigError(
-                "a Reddit source needs [labels] rules (title/flair rules) or csv (hand labels)"
+                "[source] needs exactly one of subreddit, listings, dumps or images; got none"
             )
+        explicit = [source.name for source in self.sources if source.name]
+        for name in {n for n in explicit if explicit.count(n) > 1}:
+            raise ConfigError(f"two sources are named {name!r}; give each its own name")
+        several = len(self.sources) > 1
+        for number, source in enumerate(self.sources, start=1):
+            try:
+                kind = source.kind
+            except ConfigError as exc:
+                table = f"[[source]] #{number}" if several else "[source]"
+                raise ConfigError(str(exc).replace("[source]", table)) from None
+            where = f"[[source]] #{number} ({source.default_name()})" if several else "[source]"
+            own = source.own_labels() is not None
+            labels = self.labels_for(source) if own or several else self.labels
+            if kind == "images" and labels.rules is not None:
+                raise ConfigError(
+                    f"{where}: rules label Reddit posts; an image folder takes a label_map"
+                )
+            if kind != "images" and labels.rules is None and labels.csv is None:
+                raise ConfigError(
+                    f"{where}: a Reddit source needs rules (title/flair rules) or csv (hand "
+                    + ("labels) in its table" if own else "labels) in [labels] or its table")
+                )
         if self.writer.kind == "gcs" and not self.writer.bucket:
             raise ConfigError("[writer] kind = 'gcs' needs a bucket")
         if self.backend.kind != "local":

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,14 @@ from redditvision.models import (
     TrainingBudget,
 )
 from redditvision.pipeline._context import StepContext, model_to_json
+from redditvision.pipeline._sources import (
+    SourceDataset,
+    merge_sources,
+    posts_file,
+    write_lines,
+    write_provenance,
+)
+from redditvision.pipeline.config import SourceConfig
 from redditvision.serialize import post_from_json, post_to_json
 
 __all__ = ["STEPS", "Step", "fingerprint"]
@@ -105,25 +112,31 @@ def _tree_digest(root: Path) -> str:
     return fingerprint(entries)
 
 
-def _write_atomic(path: Path, lines: Iterator[str]) -> int:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    count = 0
-    with tmp.open("w", encoding="utf-8") as handle:
-        for line in lines:
-            handle.write(line + "\n")
-            count += 1
-    os.replace(tmp, path)
-    return count
+def _reddit_sources(ctx: StepContext) -> list[tuple[int, str, SourceConfig]]:
+    """The Reddit sources (subreddit, listings, dumps): (number from 1, name, table)."""
+    config = ctx.config
+    return [
+        (number, name, source)
+        for number, (name, source) in enumerate(
+            zip(config.source_names(), config.sources, strict=True), start=1
+        )
+        if source.is_reddit
+    ]
 
 
-def _reddit_source(ctx: StepContext) -> bool:
-    return ctx.config.source.images is None
+def _any_reddit_source(ctx: StepContext) -> bool:
+    return bool(_reddit_sources(ctx))
+
+
+def _read_posts(path: Path) -> list[ImagePost]:
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line]
+    return [post_from_json(json.loads(line)) for line in lines]
 
 
 # --- collect -------------------------------------------------------------------------
 
 
-def _posts(ctx: StepContext) -> Iterator[ImagePost]:
+def _posts(ctx: StepContext, source: SourceConfig) -> Iterator[ImagePost]:
     from redditvision.reddit import (
         DumpFileSource,
         ListingFileSource,
@@ -131,7 +144,6 @@ def _posts(ctx: StepContext) -> Iterator[ImagePost]:
         RedditImageSource,
     )
 
-    source = ctx.config.source
     filters = PostFilters(include_nsfw=source.include_nsfw, min_score=source.min_score)
     if source.listings:
         yield from ListingFileSource(source.listings, filters=filters).submissions()
@@ -155,114 +167,149 @@ def _posts(ctx: StepContext) -> Iterator[ImagePost]:
 
 
 def collect(ctx: StepContext) -> Mapping[str, Any]:
-    """Write the source's submissions to ``OUTPUT/posts.jsonl``.
+    """Write each Reddit source's submissions to ``OUTPUT/posts/NN-name.jsonl``.
 
     Returns:
-        ``{"posts": count, "file": path}``.
+        ``{"posts": total, "sources": {name: {"posts": count, "file": path}}}``.
     """
-    count = _write_atomic(
-        ctx.posts_file,
-        (json.dumps(post_to_json(post), ensure_ascii=False) for post in _posts(ctx)),
-    )
-    return {"posts": count, "file": str(ctx.posts_file)}
+    sources: dict[str, Any] = {}
+    for number, name, source in _reddit_sources(ctx):
+        path = posts_file(ctx.output, number, name)
+        count = write_lines(
+            path,
+            (json.dumps(post_to_json(post), ensure_ascii=False) for post in _posts(ctx, source)),
+        )
+        sources[name] = {"posts": count, "file": str(path)}
+    return {"posts": sum(entry["posts"] for entry in sources.values()), "sources": sources}
+
+
+def _collect_inputs(ctx: StepContext) -> Any:
+    return [(name, attrs.asdict(source)) for _, name, source in _reddit_sources(ctx)]
 
 
 # --- download ------------------------------------------------------------------------
 
 
 def download(ctx: StepContext) -> Mapping[str, Any]:
-    """Download the collected posts' images into ``OUTPUT/downloads`` (resumes by manifest).
+    """Download every Reddit source's images into ``OUTPUT/downloads`` (one manifest).
+
+    A post listed by several sources is fetched once; interrupted downloads resume from
+    the manifest.
 
     Returns:
-        ``{"records": {status: count}, "folder": path}``.
+        ``{"records": {status: count}, "sources": {name: {status: count}}, "folder": path}``.
     """
     from redditvision.download import ImageDownloader
 
-    lines = [line for line in ctx.posts_file.read_text(encoding="utf-8").splitlines() if line]
-    posts = [post_from_json(json.loads(line)) for line in lines]
-    total = sum(len(post.media) for post in posts)
+    collected = ctx.outputs["collect"]["sources"]
+    per_source = {name: _read_posts(Path(entry["file"])) for name, entry in collected.items()}
+    total = sum(len(post.media) for posts in per_source.values() for post in posts)
     counts: dict[str, int] = {}
+    sources: dict[str, dict[str, int]] = {}
+    done = 0
     with ImageDownloader(
         ctx.downloads,
         session=ctx.clients.session,
         concurrency=ctx.config.download.concurrency,
         allow_private_networks=ctx.config.download.allow_private_networks,
     ) as downloader:
-        for done, record in enumerate(downloader.fetch(posts), start=1):
-            counts[record.status.value] = counts.get(record.status.value, 0) + 1
-            ctx.progress("download", done, total)
-    return {"records": counts, "folder": str(ctx.downloads)}
+        for name, posts in per_source.items():
+            mine = sources.setdefault(name, {})
+            for record in downloader.fetch(posts):
+                status = record.status.value
+                counts[status] = counts.get(status, 0) + 1
+                mine[status] = mine.get(status, 0) + 1
+                done += 1
+                ctx.progress("download", done, total)
+    return {"records": counts, "sources": sources, "folder": str(ctx.downloads)}
 
 
 # --- label and split -----------------------------------------------------------------
 
 
-def _labeled(ctx: StepContext) -> LabeledDataset:
+def _label_source(ctx: StepContext, name: str, source: SourceConfig) -> SourceDataset:
     from redditvision import dataset as ds
     from redditvision.manifest import ImageManifest
 
     config = ctx.config
-    labels = config.labels
-    if config.source.images is not None:
-        if labels.csv is not None:
-            labeled = ds.label_csv(labels.csv, name=config.name)
-        else:
-            label_map = ds.LabelMap.from_toml(labels.label_map) if labels.label_map else None
-            labeled = ds.label_folders(config.source.images, label_map=label_map, name=config.name)
-        labeled = ds.group_near_duplicates(labeled)
-    elif labels.csv is not None:
-        labeled = ds.label_csv(labels.csv, name=config.name)
-    else:
-        assert labels.rules is not None
-        rules = ds.RuleSet.from_toml(labels.rules)
-        with ImageManifest.for_folder(ctx.downloads) as manifest:
-            labeled, _report = ds.label_records(
-                manifest.records(RecordStatus.OK), rules, name=config.name
-            )
-    split = config.split
-    return ds.split_dataset(
-        labeled, train=split.train, validation=split.validation, test=split.test, seed=split.seed
-    )
+    labels = config.labels_for(source)
+    if labels.csv is not None:
+        return SourceDataset(
+            name=name, config=source, dataset=ds.label_csv(labels.csv, name=config.name)
+        )
+    if source.images is not None:
+        label_map = ds.LabelMap.from_toml(labels.label_map) if labels.label_map else None
+        dataset = ds.label_folders(source.images, label_map=label_map, name=config.name)
+        return SourceDataset(name=name, config=source, dataset=dataset)
+    assert labels.rules is not None
+    rules = ds.RuleSet.from_toml(labels.rules)
+    posts_path = Path(ctx.outputs["collect"]["sources"][name]["file"])
+    post_ids = {post.id for post in _read_posts(posts_path)}
+    with ImageManifest.for_folder(ctx.downloads) as manifest:
+        records = [r for r in manifest.records(RecordStatus.OK) if r.post_id in post_ids]
+    dataset, report = ds.label_records(records, rules, name=config.name)
+    return SourceDataset(name=name, config=source, dataset=dataset, unmatched=len(report.unmatched))
 
 
 def label(ctx: StepContext) -> Mapping[str, Any]:
-    """Label and split the images, check them against the backend, write ``labeled.jsonl``.
+    """Label each source, merge them without duplicates, split, check, write ``labeled.jsonl``.
+
+    Each source is labeled by its own labeler (or ``[labels]``); an image already held
+    by an earlier source (same SHA-256, or a near-duplicate group that spans sources) is
+    dropped (see :func:`~redditvision.pipeline._sources.merge_sources`). Every image's
+    source is written to ``OUTPUT/provenance.jsonl``.
 
     Returns:
-        ``{"images": n, "labels": {label: count}, "warnings": [...], "file": path}``.
+        ``{"images": n, "labels": {label: count}, "sources": {name: counts},
+        "warnings": [...], "file": path, "provenance": path}``.
 
     Raises:
-        DatasetError: The dataset fails the backend's checks (too few images a label).
+        DatasetError: The dataset fails the backend's checks (too few images a label), or
+            two label names clash.
     """
     from redditvision import dataset as ds
 
-    labeled = _labeled(ctx)
-    report = ds.check_dataset(labeled, target=ctx.config.backend.kind)
+    config = ctx.config
+    parts = [
+        _label_source(ctx, name, source)
+        for name, source in zip(config.source_names(), config.sources, strict=True)
+    ]
+    group = len(parts) > 1 or any(not source.is_reddit for source in config.sources)
+    merged, rows, sources = merge_sources(parts, name=config.name, group=group)
+    split = config.split
+    labeled = ds.split_dataset(
+        merged, train=split.train, validation=split.validation, test=split.test, seed=split.seed
+    )
+    report = ds.check_dataset(labeled, target=config.backend.kind)
     report.raise_for_errors()
     ds.write_local_dataset(labeled, ctx.labeled_file)
+    provenance = write_provenance(ctx.output / "provenance.jsonl", rows)
     return {
         "images": len(labeled.images),
         "labels": labeled.counts(),
+        "sources": sources,
         "warnings": [issue.message for issue in report.warnings],
         "file": str(ctx.labeled_file),
+        "provenance": str(provenance),
     }
 
 
 def _label_inputs(ctx: StepContext) -> Any:
     config = ctx.config
-    images = config.source.images
-    source = (
-        ctx.outputs["download"]
-        if images is None
-        else {"images": str(images), "digest": _tree_digest(images)}
-    )
-    files = [config.labels.rules, config.labels.label_map, config.labels.csv]
-    return (
-        source,
-        attrs.asdict(config.labels),
-        [_file_digest(path) for path in files if path],
-        attrs.asdict(config.split),
-    )
+    inputs: list[Any] = [ctx.outputs.get("download"), attrs.asdict(config.labels)]
+    for name, source in zip(config.source_names(), config.sources, strict=True):
+        labels = config.labels_for(source)
+        files = [labels.rules, labels.label_map, labels.csv]
+        inputs.append(
+            (
+                name,
+                attrs.asdict(source),
+                None if source.images is None else _tree_digest(source.images),
+                [_file_digest(path) for path in files if path],
+            )
+        )
+    inputs.append(attrs.asdict(config.split))
+    return inputs
 
 
 # --- write ---------------------------------------------------------------------------
@@ -385,9 +432,14 @@ def compare(ctx: StepContext) -> Mapping[str, Any]:
 
     # With a label map, the folder names a class was built from are its aliases, so a
     # generic label such as "BMW Z4" counts as naming the class "z3-4-8".
+    folders = [
+        source.images
+        for source in config.sources
+        if source.images is not None and config.labels_for(source).label_map is not None
+    ]
     aliases: dict[str, set[str]] = {}
-    if config.source.images is not None and config.labels.label_map is not None:
-        for image in labeled.images:
+    for image in labeled.images:
+        if any(image.path.is_relative_to(folder) for folder in folders):
             aliases.setdefault(image.original_label, set()).add(image.path.parent.name)
 
     with Classifier(ctx.model(), backend=ctx.backend()) as classifier:
@@ -402,17 +454,12 @@ def compare(ctx: StepContext) -> Mapping[str, Any]:
 
 
 STEPS: tuple[Step, ...] = (
-    Step(
-        "collect",
-        collect,
-        inputs=lambda ctx: attrs.asdict(ctx.config.source),
-        applies=_reddit_source,
-    ),
+    Step("collect", collect, inputs=_collect_inputs, applies=_any_reddit_source),
     Step(
         "download",
         download,
         inputs=lambda ctx: (ctx.outputs["collect"], attrs.asdict(ctx.config.download)),
-        applies=_reddit_source,
+        applies=_any_reddit_source,
     ),
     Step("label", label, inputs=_label_inputs),
     Step(
