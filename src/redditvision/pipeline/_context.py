@@ -157,9 +157,9 @@ class StepContext:
 
     def labeled(self) -> LabeledDataset:
         """Load the labeled dataset the label step wrote."""
-        from redditvision import dataset as ds
+        from redditvision.storage import load_local_dataset
 
-        return ds.load_local_dataset(self.labeled_file)
+        return load_local_dataset(self.labeled_file)
 
     def backend(self) -> Any:
         """The training and prediction backend, built once on first use."""

@@ -60,7 +60,7 @@ def merge_sources(
 
     An image whose SHA-256 an earlier source already holds is dropped (``"duplicate"``);
     with ``group``, images are then grouped by perceptual hash
-    (:func:`redditvision.dataset.group_near_duplicates`, at most 2 of 64 bits apart) and a
+    (:func:`redditvision.split.group_near_duplicates`, at most 2 of 64 bits apart) and a
     group that spans sources keeps only the images of its first source
     (``"near_duplicate"``). Within one source nothing is dropped (its near-duplicates
     share a split). Labels with the same name in several sources are one label.
@@ -81,14 +81,16 @@ def merge_sources(
     Raises:
         DatasetError: Two different label names map to one service label.
     """
-    from redditvision import dataset as ds
+    from redditvision._files import file_sha256
+    from redditvision.labels import map_labels
+    from redditvision.split import group_near_duplicates
 
     rows: list[dict[str, Any]] = []
     kept: list[tuple[str, LabeledImage]] = []
     first_by_sha: dict[str, tuple[str, Path]] = {}
     for part in parts:
         for image in part.dataset.images:
-            sha = image.sha256 or ds.file_sha256(image.path)
+            sha = image.sha256 or file_sha256(image.path)
             image = attrs.evolve(image, sha256=sha)
             first = first_by_sha.setdefault(sha, (part.name, image.path))
             row = _row(part.name, image)
@@ -97,14 +99,14 @@ def merge_sources(
             else:
                 kept.append((part.name, image))
             rows.append(row)
-    mapping = ds.map_labels(image.original_label for _, image in kept)
+    mapping = map_labels(image.original_label for _, image in kept)
     merged = LabeledDataset(
         images=tuple(attrs.evolve(image, label=mapping[image.original_label]) for _, image in kept),
         label_map={service: original for original, service in sorted(mapping.items())},
         name=name,
     )
     if group:
-        merged = ds.group_near_duplicates(merged)
+        merged = group_near_duplicates(merged)
         owner: dict[str, tuple[str, Path]] = {}
         for (source, _), image in zip(kept, merged.images, strict=True):
             owner.setdefault(image.group or str(image.path), (source, image.path))

@@ -228,26 +228,26 @@ def download(ctx: StepContext) -> Mapping[str, Any]:
 
 
 def _label_source(ctx: StepContext, name: str, source: SourceConfig) -> SourceDataset:
-    from redditvision import dataset as ds
+    from redditvision.labels import LabelMap, RuleSet, label_csv, label_folders, label_records
     from redditvision.manifest import ImageManifest
 
     config = ctx.config
     labels = config.labels_for(source)
     if labels.csv is not None:
         return SourceDataset(
-            name=name, config=source, dataset=ds.label_csv(labels.csv, name=config.name)
+            name=name, config=source, dataset=label_csv(labels.csv, name=config.name)
         )
     if source.images is not None:
-        label_map = ds.LabelMap.from_toml(labels.label_map) if labels.label_map else None
-        dataset = ds.label_folders(source.images, label_map=label_map, name=config.name)
+        label_map = LabelMap.from_toml(labels.label_map) if labels.label_map else None
+        dataset = label_folders(source.images, label_map=label_map, name=config.name)
         return SourceDataset(name=name, config=source, dataset=dataset)
     assert labels.rules is not None
-    rules = ds.RuleSet.from_toml(labels.rules)
+    rules = RuleSet.from_toml(labels.rules)
     posts_path = Path(ctx.outputs["collect"]["sources"][name]["file"])
     post_ids = {post.id for post in _read_posts(posts_path)}
     with ImageManifest.for_folder(ctx.downloads) as manifest:
         records = [r for r in manifest.records(RecordStatus.OK) if r.post_id in post_ids]
-    dataset, report = ds.label_records(records, rules, name=config.name)
+    dataset, report = label_records(records, rules, name=config.name)
     return SourceDataset(name=name, config=source, dataset=dataset, unmatched=len(report.unmatched))
 
 
@@ -267,7 +267,9 @@ def label(ctx: StepContext) -> Mapping[str, Any]:
         DatasetError: The dataset fails the backend's checks (too few images a label), or
             two label names clash.
     """
-    from redditvision import dataset as ds
+    from redditvision.checks import check_dataset
+    from redditvision.split import split_dataset
+    from redditvision.storage import write_local_dataset
 
     config = ctx.config
     parts = [
@@ -277,12 +279,12 @@ def label(ctx: StepContext) -> Mapping[str, Any]:
     group = len(parts) > 1 or any(not source.is_reddit for source in config.sources)
     merged, rows, sources = merge_sources(parts, name=config.name, group=group)
     split = config.split
-    labeled = ds.split_dataset(
+    labeled = split_dataset(
         merged, train=split.train, validation=split.validation, test=split.test, seed=split.seed
     )
-    report = ds.check_dataset(labeled, target=config.backend.kind)
+    report = check_dataset(labeled, target=config.backend.kind)
     report.raise_for_errors()
-    ds.write_local_dataset(labeled, ctx.labeled_file)
+    write_local_dataset(labeled, ctx.labeled_file)
     provenance = write_provenance(ctx.output / "provenance.jsonl", rows)
     return {
         "images": len(labeled.images),
@@ -332,7 +334,7 @@ def write(ctx: StepContext) -> Mapping[str, Any]:
     location: DatasetLocation
     if config.writer.kind == "local":
         with LocalDatasetWriter(ctx.output / "dataset") as local_writer:
-            location = local_writer.write(labeled, progress=progress)
+            location = local_writer.write(labeled, progress=progress).location
     else:
         fmt = "automl_csv" if config.backend.kind == "automl" else "vertex_jsonl"
         bucket = config.writer.bucket or ""
@@ -344,7 +346,7 @@ def write(ctx: StepContext) -> Mapping[str, Any]:
             else GcsDatasetWriter.from_env(bucket=bucket, prefix=config.writer.prefix)
         )
         with gcs_writer:
-            location = gcs_writer.write(labeled, import_format=fmt, progress=progress)
+            location = gcs_writer.write(labeled, import_format=fmt, progress=progress).location
     return {
         "uri": location.uri,
         "import_file_uri": location.import_file_uri,
@@ -398,10 +400,10 @@ def _generic(ctx: StepContext) -> Any:
     if ctx.clients.generic is not None:
         return ctx.clients.generic
     if ctx.config.compare.vision == "cloud":
-        from redditvision.vision import CloudVisionLabeler
+        from redditvision.labelers import CloudVisionLabeler
 
         return CloudVisionLabeler.from_env()
-    from redditvision.backends.local import ImageNetLabeler
+    from redditvision.labelers import ImageNetLabeler
 
     return ImageNetLabeler()
 
@@ -413,8 +415,8 @@ def compare(ctx: StepContext) -> Mapping[str, Any]:
         ``{"report_html": path, "summary": the comparison's aggregate figures}``.
     """
     from redditvision.classify import Classifier
+    from redditvision.compare import VisionComparator
     from redditvision.report import write_report
-    from redditvision.vision import VisionComparator
 
     config = ctx.config
     labeled = ctx.labeled()
