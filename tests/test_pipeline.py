@@ -347,6 +347,18 @@ def test_bad_source_tables_name_the_table(
     assert message in str(caught.value)
 
 
+def test_an_output_path_that_is_a_file_exits_2_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "photos" / "a").mkdir(parents=True)
+    taken = tmp_path / "taken"
+    taken.write_text("not a folder", encoding="utf-8")
+    result = CliRunner().invoke(
+        main, ["run", "--images", str(tmp_path / "photos"), "--out", str(taken / "run")]
+    )
+    assert result.exit_code == 2, result.output
+    assert f"cannot create the output folder {taken / 'run'}" in result.output
+    assert os.linesep not in result.output.strip()
+
+
 def test_config_file_paths_are_relative_to_the_file(tmp_path: Path) -> None:
     (tmp_path / "conf").mkdir()
     config_file = tmp_path / "conf" / "run.toml"

@@ -158,7 +158,13 @@ def run(
     output = config.output
     created = _missing_parents(output)
     try:
-        output.mkdir(parents=True, exist_ok=True)
+        try:
+            output.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create the output folder {output}: {exc.strerror or exc}; pass a "
+                "writable folder"
+            ) from exc
         state = RunState(output / "run-state.json")
         # Build the backend before the first step: a missing extra (torch for the local
         # backend, the Google clients for a cloud one) or missing credentials stop the
