@@ -190,6 +190,10 @@ def test_image_folder_run_through_the_cli_gives_model_evaluation_and_report(
         "z3_4_8",
     ]
     assert summary["images"] == 383
+    # One source, named after its folder; within a source nothing is dropped.
+    assert list(summary["sources"]) == [bmw_photos.name]
+    assert summary["sources"][bmw_photos.name]["images"] == 383
+    assert summary["sources"][bmw_photos.name]["duplicates"] == 0
     assert Path(summary["report_html"]).is_file()
     assert Path(summary["model"]).is_dir()
     # The summary's figures are the evaluation's: macro-F1 is the mean of the five
