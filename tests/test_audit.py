@@ -121,7 +121,7 @@ def test_images_far_from_every_cluster_are_outliers_and_not_scored_as_label_erro
     far[:, :] = 0
     far[0, 0], far[1, 1], far[2, 2] = 50, -50, 50
     x = np.concatenate([features + np.array([0, 0, 0] + [8] * 13, dtype=np.float32), far])
-    scores = score_embeddings(x, labels + [0, 1, 2], n_labels=3)
+    scores = score_embeddings(x, [*labels, 0, 1, 2], n_labels=3)
     assert scores.outlier_flag[-3:].all()
     assert scores.outlier_flag[:-3].sum() <= 2
     assert (scores.outlier_severity[-3:] >= 0.5).all()
@@ -376,3 +376,33 @@ def test_cli_audit_refuses_an_unknown_issue_with_exit_2(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "unknown issue(s) for --exclude: memes" in result.output
+
+
+@pytest.mark.slow
+def test_on_the_real_photos_the_top_60_hold_most_injected_problems(
+    bmw_photos: Path, shared_data: Path
+) -> None:
+    """383 BMW photos, 20 flipped labels and 29 off-domain photos under random labels."""
+    rng = random.Random(0)
+    files = sorted(bmw_photos.glob("*/*.jpg"))
+    names = sorted({f.parent.name for f in files})
+    labels = [f.parent.name for f in files]
+    flipped = rng.sample(range(len(files)), 20)
+    for i in flipped:
+        labels[i] = rng.choice([n for n in names if n != labels[i]])
+    off = sorted(p for p in (shared_data / "offdomain" / "bmw10-noncar").iterdir() if p.is_file())
+    files += off
+    labels += [rng.choice(names) for _ in off]
+    dataset = LabeledDataset(
+        images=tuple(
+            LabeledImage(path=f, label=normalize_label(name), original_label=name)
+            for f, name in zip(files, labels, strict=True)
+        ),
+        label_map={normalize_label(n): n for n in names},
+        name="bmw-noisy",
+    )
+    report = audit_dataset(dataset)
+    injected = {files[i] for i in flipped} | set(off)
+    top = set(report.flagged()[:60])
+    assert len(injected & top) >= 40  # 80% of 49
+    assert set(off) <= {f.path for f in report.findings if f.issue == "off_domain"}

@@ -3,20 +3,33 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
+import attrs
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 
 from fakes.vertex import FakeVertex
 from harness import ImageHost
 from harness_gcs import GcsEmulator
 from redditvision.cli import main
-from redditvision.errors import ConfigError
-from redditvision.pipeline import RunClients, RunConfig, run
+from redditvision.errors import ConfigError, MissingDependencyError
+from redditvision.pipeline import (
+    STEPS,
+    LabelConfig,
+    RunClients,
+    RunConfig,
+    Step,
+    StepContext,
+    run,
+)
 from redditvision.reddit import ListingFileSource
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +56,10 @@ title = '.'
 """
 
 
+def host_urls(listings: list[Path]) -> list[str]:
+    return [item.url for post in ListingFileSource(listings).submissions() for item in post.media]
+
+
 def _photos(bmw_photos: Path) -> list[Path]:
     return sorted(bmw_photos.rglob("*.jpg"))
 
@@ -63,12 +80,29 @@ def listing_host(reddit_data: Path, bmw_photos: Path) -> Iterator[tuple[ImageHos
         host.stop()
 
 
-def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+def _snapshot(folder: Path) -> dict[str, tuple[str, int]]:
+    """Every file under ``folder``: its content hash and modification time (ns)."""
     return {
-        str(path.relative_to(folder)): (path.stat().st_size, path.stat().st_mtime_ns)
+        str(path.relative_to(folder)): (
+            hashlib.sha256(path.read_bytes()).hexdigest(),
+            path.stat().st_mtime_ns,
+        )
         for path in sorted(folder.rglob("*"))
         if path.is_file()
     }
+
+
+def _counted(calls: list[str]) -> tuple[Step, ...]:
+    """The run's steps, each recording its name in ``calls`` when its function runs."""
+
+    def wrap(step: Step) -> Step:
+        def counted(ctx: StepContext) -> Mapping[str, Any]:
+            calls.append(step.name)
+            return step.run(ctx)
+
+        return attrs.evolve(step, run=counted)
+
+    return tuple(wrap(step) for step in STEPS)
 
 
 @pytest.mark.slow
@@ -88,9 +122,11 @@ def test_listing_run_finishes_with_a_report_and_a_rerun_changes_nothing(
         }
     )
     clients = RunClients(session=host.session())
-    first = run(config, clients=clients)
+    calls: list[str] = []
+    first = run(config, clients=clients, steps=_counted(calls))
 
     assert [s.status for s in first.steps] == ["ran"] * 7
+    assert calls == [step.name for step in STEPS]
     assert first.report_html is not None
     assert first.report_html.is_file()
     assert set(first.dataset.labels) == {"landscape", "dated", "other"}
@@ -112,10 +148,16 @@ def test_listing_run_finishes_with_a_report_and_a_rerun_changes_nothing(
     assert first.comparison is not None
 
     before = _snapshot(config.output)
-    second = run(config, clients=RunClients(session=host.session()))
+    calls.clear()
+    served = sum(host.hits(ImageHost.mapped_path(url)) for url in host_urls(listings))
+    second = run(config, clients=RunClients(session=host.session()), steps=_counted(calls))
+    # Nothing re-executed: no step function called, no image requested again, every
+    # file under the run folder has the same bytes and modification time.
+    assert calls == []
     assert [s.status for s in second.steps] == ["reused"] * 7
+    assert sum(host.hits(ImageHost.mapped_path(url)) for url in host_urls(listings)) == served
     assert _snapshot(config.output) == before
-    assert sum(s.seconds for s in second.steps) < sum(s.seconds for s in first.steps) / 10
+    assert [s.detail for s in second.steps] == [s.detail for s in first.steps]
     assert second.evaluation == first.evaluation
     assert second.model == first.model
 
@@ -148,12 +190,177 @@ def test_image_folder_run_through_the_cli_gives_model_evaluation_and_report(
         "z3_4_8",
     ]
     assert summary["images"] == 383
+    # One source, named after its folder; within a source nothing is dropped.
+    assert list(summary["sources"]) == [bmw_photos.name]
+    assert summary["sources"][bmw_photos.name]["images"] == 383
+    assert summary["sources"][bmw_photos.name]["duplicates"] == 0
     assert Path(summary["report_html"]).is_file()
     assert Path(summary["model"]).is_dir()
-    assert 0.0 <= summary["macro_f1"] <= 1.0
+    # The summary's figures are the evaluation's: macro-F1 is the mean of the five
+    # per-label F1 scores in evaluation.json, and the accuracy is the share of the test
+    # split on the confusion matrix's diagonal.
+    evaluation = json.loads((out / "evaluation.json").read_text(encoding="utf-8"))
+    per_label_f1 = [row["f1"] for row in evaluation["per_label"]]
+    assert len(per_label_f1) == 5
+    assert summary["macro_f1"] == pytest.approx(sum(per_label_f1) / 5)
+    matrix = evaluation["confusion_matrix"]
+    diagonal = sum(matrix[i][i] for i in range(len(matrix)))
+    assert summary["accuracy"] == pytest.approx(diagonal / evaluation["evaluated_items"])
     # Five classes: chance is 0.2; a model that learned nothing would sit near it.
     assert summary["accuracy"] > 0.4
-    assert (out / "evaluation.json").is_file()
+    assert summary["macro_f1"] > 0.4
+
+
+@pytest.mark.parametrize("content", ["{not json", '{"version": 99, "values": {}}'])
+def test_a_corrupt_run_state_stops_the_run_instead_of_redoing_everything(
+    tmp_path: Path, content: str
+) -> None:
+    (tmp_path / "photos" / "a").mkdir(parents=True)
+    out = tmp_path / "run"
+    out.mkdir()
+    state = out / "run-state.json"
+    state.write_text(content, encoding="utf-8")
+    config = RunConfig.from_mapping(
+        {"output": str(out), "source": {"images": "photos"}}, base_dir=tmp_path
+    )
+    calls: list[str] = []
+    with pytest.raises(ConfigError, match=r"run-state\.json.*move it away"):
+        run(config, steps=_counted(calls))
+    assert calls == []
+    assert state.read_text(encoding="utf-8") == content
+    assert sorted(p.name for p in out.iterdir()) == ["run-state.json"]
+
+
+def test_a_run_that_fails_before_writing_anything_leaves_no_output_folder(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "photos" / "empty-label").mkdir(parents=True)
+    out = tmp_path / "runs" / "first"
+    result = CliRunner().invoke(
+        main, ["run", "--images", str(tmp_path / "photos"), "--out", str(out)]
+    )
+    assert result.exit_code == 2, result.output
+    assert "no images found under" in result.output
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_missing_local_extra_is_reported_before_the_first_step(
+    tmp_path: Path, reddit_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # torch not importable, as without the [local] extra.
+    monkeypatch.setitem(sys.modules, "torch", None)
+    rules = tmp_path / "rules.toml"
+    rules.write_text(RULES, encoding="utf-8")
+    listing = reddit_data / "listings" / "TestMultiredditListings.test_top.0.json"
+    config = RunConfig.from_mapping(
+        {"output": str(tmp_path / "run"), "source": {"listings": [str(listing)]},
+         "labels": {"rules": str(rules)}}
+    )  # fmt: skip
+    calls: list[str] = []
+    with pytest.raises(MissingDependencyError, match=r"torch.*pip install 'redditvision\[local\]'"):
+        run(config, steps=_counted(calls))
+    assert calls == []
+    assert not (tmp_path / "run").exists()
+
+    result = CliRunner().invoke(
+        main,
+        ["run", "--listing", str(listing), "--rules", str(rules), "--out", str(tmp_path / "c")],
+    )
+    assert result.exit_code == 2
+    assert "pip install 'redditvision[local]'" in result.output
+    assert "collect" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--listing", "{tmp}/nope.json", "--rules", "{tmp}/rules.toml"], "listings: file"),
+        (["--images", "{tmp}/nope"], "[source] images: folder"),
+        (["--images", "{tmp}/photos", "--label-map", "{tmp}/nope.toml"], "[labels] label_map"),
+        (["--listing", "{tmp}/rules.toml", "--rules", "{tmp}/nope.toml"], "[labels] rules"),
+    ],
+)
+def test_a_missing_input_exits_2_naming_it_before_any_step(
+    tmp_path: Path, flags: list[str], named: str
+) -> None:
+    (tmp_path / "photos" / "a").mkdir(parents=True)
+    (tmp_path / "rules.toml").write_text(RULES, encoding="utf-8")
+    out = tmp_path / "out"
+    args = ["run", *(flag.format(tmp=tmp_path) for flag in flags), "--out", str(out)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert named in result.output
+    assert "nope" in result.output
+    assert not out.exists()
+
+
+def test_the_mixed_example_reads_two_sources_each_with_its_own_labeler() -> None:
+    config = RunConfig.from_toml(EXAMPLES / "bmw-mixed.toml")
+    assert config.source_names() == ("stanford-bmw", "r/BMW")
+    photos, reddit = config.sources
+    assert photos.kind == "images"
+    assert config.labels_for(photos).label_map == EXAMPLES / "bmw-series.toml"
+    assert reddit.kind == "subreddit"
+    assert config.labels_for(reddit).rules == EXAMPLES / "bmw-rules.toml"
+    with pytest.raises(ConfigError, match="2 sources"):
+        _ = config.source
+
+
+def test_source_tables_get_unique_default_names_and_the_labels_section_as_default(
+    tmp_path: Path,
+) -> None:
+    config = RunConfig.from_mapping(
+        {
+            "output": "o",
+            "source": [
+                {"listings": ["saved/top.json"]},
+                {"listings": ["other/top.json"], "csv": "hand.csv"},
+                {"images": "photos"},
+            ],
+            "labels": {"rules": "rules.toml"},
+        },
+        base_dir=tmp_path,
+    )
+    assert config.source_names() == ("top", "top-2", "photos")
+    first, second, third = config.sources
+    assert config.labels_for(first).rules == tmp_path / "rules.toml"
+    assert config.labels_for(second).csv == tmp_path / "hand.csv"
+    assert config.labels_for(second).rules is None
+    # From [labels], an image folder takes no rules: its folders name its labels.
+    assert config.labels_for(third) == LabelConfig()
+    # A flag naming a new source replaces all three.
+    replaced = config.with_overrides(source__listings=(tmp_path / "new.json",))
+    assert [s.listings for s in replaced.sources] == [(tmp_path / "new.json",)]
+
+
+@pytest.mark.parametrize(
+    ("sources", "message"),
+    [
+        ([{"images": "p"}, {"images": "q", "rules": "r.toml"}], "#2 (q): rules label Reddit"),
+        ([{"images": "p"}, {"subreddit": "BMW"}], "#2 (r/BMW): a Reddit source needs rules"),
+        ([{"images": "p", "name": "x"}, {"images": "q", "name": "x"}], "two sources are named"),
+        ([{"images": "p"}, {"images": "q", "colour": 1}], "unknown keys in [[source]] #2"),
+        ([{"images": "p"}, {}], "[[source]] #2 needs exactly one"),
+    ],
+)
+def test_bad_source_tables_name_the_table(
+    tmp_path: Path, sources: list[dict[str, object]], message: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        RunConfig.from_mapping({"output": "o", "source": sources}, base_dir=tmp_path)
+    assert message in str(caught.value)
+
+
+def test_an_output_path_that_is_a_file_exits_2_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "photos" / "a").mkdir(parents=True)
+    taken = tmp_path / "taken"
+    taken.write_text("not a folder", encoding="utf-8")
+    result = CliRunner().invoke(
+        main, ["run", "--images", str(tmp_path / "photos"), "--out", str(taken / "run")]
+    )
+    assert result.exit_code == 2, result.output
+    assert f"cannot create the output folder {taken / 'run'}" in result.output
+    assert os.linesep not in result.output.strip()
 
 
 def test_config_file_paths_are_relative_to_the_file(tmp_path: Path) -> None:
@@ -188,7 +395,10 @@ def test_overrides_replace_the_source_and_switch_backend(tmp_path: Path) -> None
         ({"source": {"images": "p"}}, "needs `output`"),
         ({"output": "o"}, "exactly one of"),
         ({"output": "o", "source": {"images": "p", "subreddit": "BMW"}}, "exactly one of"),
-        ({"output": "o", "source": {"subreddit": "BMW"}}, "needs [labels] rules"),
+        (
+            {"output": "o", "source": {"subreddit": "BMW"}},
+            "[source]: a Reddit source needs rules",
+        ),
         ({"output": "o", "source": {"images": "p"}, "bogus": 1}, "unknown config keys: bogus"),
         ({"output": "o", "source": {"images": "p", "colour": 1}}, "unknown keys in [source]"),
         (
@@ -275,3 +485,113 @@ def test_the_same_config_runs_on_cloud_storage_and_vertex_with_two_sections_chan
         again = run(cloud)
         assert [s.status for s in again.steps] == ["skipped", "skipped"] + ["reused"] * 5
         assert vertex.calls("CreateTrainingPipeline") == 1
+
+
+FOLDER_CLASSES = ("BMW 1 Series Coupe 2012", "BMW X3 SUV 2012", "BMW Z4 Convertible 2012")
+
+
+def _half_size_copy(photo: Path) -> bytes:
+    """The photo at half size, re-encoded at JPEG quality 70: a near-duplicate."""
+    with Image.open(photo) as image:
+        small = image.convert("RGB").resize((image.width // 2, image.height // 2))
+    buffer = io.BytesIO()
+    small.save(buffer, format="JPEG", quality=70)
+    return buffer.getvalue()
+
+
+@pytest.mark.slow
+def test_a_listing_and_a_photo_folder_in_one_run_deduplicate_and_count_per_source(
+    tmp_path: Path, reddit_data: Path, bmw_photos: Path
+) -> None:
+    # Source 1: a folder of three BMW models, 12 real photos each, grouped by the series
+    # label map. Source 2: a recorded listing whose images a loopback host serves: other
+    # BMW photos, except 3 exact copies and 2 half-size re-encoded copies of folder photos.
+    photos = tmp_path / "photos"
+    for folder in FOLDER_CLASSES:
+        (photos / folder).mkdir(parents=True)
+        for source in sorted((bmw_photos / folder).glob("*.jpg"))[:12]:
+            (photos / folder / source.name).write_bytes(source.read_bytes())
+    folder_photos = sorted(photos.rglob("*.jpg"))
+    pool = [p for p in _photos(bmw_photos) if p.parent.name not in FOLDER_CLASSES]
+    listing = reddit_data / "listings" / "TestMultiredditListings.test_top.0.json"
+    posts = list(ListingFileSource([listing]).submissions())
+    own_images = [item.url for post in posts for item in post.media if not item.is_preview]
+    exact, near = own_images[:3], own_images[3:5]
+    host = ImageHost().start()
+    try:
+        urls = list(dict.fromkeys(item.url for post in posts for item in post.media))
+        assert len(urls) < len(pool)
+        for number, url in enumerate(urls):
+            body = pool[number].read_bytes()
+            if url in exact:
+                body = folder_photos[exact.index(url)].read_bytes()
+            elif url in near:
+                body = _half_size_copy(folder_photos[10 + near.index(url)])
+            host.serve_url(url, body)
+        rules = tmp_path / "rules.toml"
+        rules.write_text(RULES, encoding="utf-8")
+        config = RunConfig.from_mapping(
+            {
+                "output": str(tmp_path / "run"),
+                "source": [
+                    {
+                        "name": "bmw-photos",
+                        "images": str(photos),
+                        "label_map": str(EXAMPLES / "bmw-series.toml"),
+                    },
+                    {"listings": [str(listing)], "rules": str(rules)},
+                ],
+                "download": {"allow_private_networks": True, "concurrency": 8},
+                "compare": {"enabled": False},
+            }
+        )
+        result = run(config, clients=RunClients(session=host.session()))
+    finally:
+        host.stop()
+
+    assert [s.status for s in result.steps] == ["ran"] * 6 + ["skipped"]
+    assert list(result.sources) == ["bmw-photos", "TestMultiredditListings"]
+    folder, reddit = result.sources["bmw-photos"], result.sources["TestMultiredditListings"]
+    assert folder == {
+        "kind": "images",
+        "images": 36,
+        "labels": {"1-2series": 12, "x-suv": 12, "z3-4-8": 12},
+        "duplicates": 0,
+        "near_duplicates": 0,
+        "unmatched": 0,
+    }
+    downloaded = reddit["records"]["ok"]
+    assert reddit["kind"] == "listings"
+    assert reddit["posts"] == len(posts)
+    assert reddit["duplicates"] == 3
+    assert reddit["near_duplicates"] == 2
+    assert reddit["images"] == downloaded - 5
+    assert set(reddit["labels"]) == {"landscape", "dated", "other"}
+    assert result.dataset.images == 36 + downloaded - 5
+    assert set(result.dataset.labels) == {
+        "L_1_2series", "x_suv", "z3_4_8", "landscape", "dated", "other"
+    }  # fmt: skip
+
+    # Provenance: one row per image of every source; each dropped listing image names
+    # the folder photo it duplicates.
+    rows = [
+        json.loads(line)
+        for line in (config.output / "provenance.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
+    assert len(rows) == 36 + downloaded
+    dropped = {row["dropped"]: [] for row in rows if row["dropped"]}
+    for row in rows:
+        if row["dropped"]:
+            assert row["source"] == "TestMultiredditListings"
+            dropped[row["dropped"]].append(row["duplicate_of"])
+    assert sorted(dropped["duplicate"]) == [str(p) for p in folder_photos[:3]]
+    assert sorted(dropped["near_duplicate"]) == [str(p) for p in folder_photos[10:12]]
+    kept = {row["path"]: row["source"] for row in rows if row["kept"]}
+    labeled = [
+        json.loads(line)
+        for line in (config.output / "labeled.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
+    assert len(labeled) == len(kept) == result.dataset.images
+    # Trained on both sources: the model knows all six labels.
+    assert set(result.model.labels) == set(result.dataset.labels)
+    assert result.evaluation.evaluated_items > 0

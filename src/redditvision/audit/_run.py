@@ -6,6 +6,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -14,6 +15,12 @@ from redditvision.audit._scoring import OUTLIER_MADS, REGULARIZATION_C, score_em
 from redditvision.audit._types import AuditFinding, AuditReport
 from redditvision.errors import DatasetError, RedditVisionError
 from redditvision.models import LabeledDataset, LabeledImage
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    from redditvision.backends.local import EmbeddingCache, FeatureExtractor
+    from redditvision.labelers import GenericLabeler
 
 __all__ = ["RELABEL_CONFIDENCE", "REVIEW_ORDER", "audit_dataset"]
 
@@ -67,44 +74,43 @@ def _limit_messages(dataset: LabeledDataset, target: str) -> tuple[str, ...]:
 
 
 def _generic_words(
-    generic: object | None, data: Sequence[bytes], limit: int = 3
+    generic: GenericLabeler | None, data: Sequence[bytes], limit: int = 3
 ) -> list[str | None]:
     if generic is None or not data:
         return [None] * len(data)
-    labels = generic.label(list(data), max_results=limit)  # type: ignore[attr-defined]
+    labels = generic.label(list(data), max_results=limit)
     out: list[str | None] = []
     for item in labels:
         if item.error or not item.labels:
             out.append(None)
         else:
-            out.append(", ".join(label.description for label in item.labels[:limit]))
+            out.append(", ".join(label.label for label in item.labels[:limit]))
     return out
 
 
 def _embed(
-    extractor: object,
+    extractor: FeatureExtractor,
     data: Sequence[bytes],
-    cache: object | None,
+    cache: EmbeddingCache | None,
     progress: ProgressCallback | None,
-) -> np.ndarray:  # type: ignore[type-arg]
+) -> NDArray[np.float32]:
     """Embeddings of ``data`` (shape ``(len(data), dim)``), through ``cache`` when given."""
     import hashlib
 
-    dim = int(getattr(extractor, "dim", 0))
-    namespace = f"{getattr(extractor, 'id', 'extractor')}@{getattr(extractor, 'version', '0')}"
+    dim = extractor.dim
+    namespace = f"{extractor.id}@{extractor.version}"
     shas = [hashlib.sha256(item).hexdigest() for item in data]
-    rows: list[np.ndarray | None] = [  # type: ignore[type-arg]
-        cache.get(namespace, "none", sha, dim=dim) if cache is not None else None  # type: ignore[attr-defined]
-        for sha in shas
+    rows: list[NDArray[np.float32] | None] = [
+        cache.get(namespace, "none", sha, dim=dim) if cache is not None else None for sha in shas
     ]
     missing = [i for i, row in enumerate(rows) if row is None]
     for start in range(0, len(missing), _CHUNK):
         chunk = missing[start : start + _CHUNK]
-        block = extractor.extract([data[i] for i in chunk])  # type: ignore[attr-defined]
+        block = extractor.extract([data[i] for i in chunk])
         for position, i in enumerate(chunk):
             rows[i] = block[position]
             if cache is not None:
-                cache.put(namespace, "none", shas[i], block[position])  # type: ignore[attr-defined]
+                cache.put(namespace, "none", shas[i], block[position])
         if progress is not None:
             progress("embed", len(data) - len(missing) + start + len(chunk), len(data))
     if not rows:
@@ -115,11 +121,11 @@ def _embed(
 def audit_dataset(
     dataset: LabeledDataset,
     *,
-    extractor: object | None = None,
-    generic: object | None = None,
+    extractor: FeatureExtractor | None = None,
+    generic: GenericLabeler | None = None,
     target: str = "local",
     seed: int = 0,
-    cache: object | None = None,
+    cache: EmbeddingCache | None = None,
     progress: ProgressCallback | None = None,
 ) -> AuditReport:
     """Audit a labeled dataset: label errors, off-domain images, duplicates, image issues.

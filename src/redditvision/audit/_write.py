@@ -7,6 +7,7 @@ import io
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -129,7 +130,7 @@ def write_audit(report: AuditReport, out_dir: str | os.PathLike[str]) -> AuditFi
         groups = []
         thumbnails: dict[Path, str | None] = {}
         for issue in ISSUE_KINDS:
-            rows = []
+            rows: list[dict[str, Any]] = []
             for f in (f for f in report.findings if f.issue == issue):
                 if len(rows) >= MAX_ROWS_PER_ISSUE:
                     break

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from rich.progress import TaskID
 
-from redditvision.cli._common import echo_json, err_console, handle_errors, progress
+from redditvision.cli._common import echo_json, err_console, handle_errors, json_option, progress
 
 __all__ = ["COMMANDS", "audit"]
 
@@ -51,7 +52,7 @@ _DATASET_FILE = "dataset.jsonl"
     help="Explain off-domain images with the offline ImageNet labeler's words.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Cross-validation seed.")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
+@json_option("Print a JSON summary on stdout.")
 @handle_errors
 def audit(
     dataset_path: Path,
@@ -89,7 +90,7 @@ def audit(
     extractor = EfficientNetLite0Extractor()
     labeler = ImageNetLabeler(extractor=extractor) if generic else None
     with progress(disable=as_json) as bars:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def advance(stage: str, done: int, total: int) -> None:
             if stage not in tasks:

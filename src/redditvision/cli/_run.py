@@ -8,12 +8,13 @@ from typing import Any
 import click
 from rich.table import Table
 
+from redditvision.backends import backend_names
 from redditvision.cli._common import echo_json, err_console, handle_errors, progress
 from redditvision.errors import ConfigError
 from redditvision.models import Evaluation
 from redditvision.pipeline import RunConfig, RunResult, run
 
-__all__ = ["COMMANDS", "evaluation_table"]
+__all__ = ["COMMANDS", "evaluation_table", "sources_table"]
 
 
 def evaluation_table(evaluation: Evaluation) -> Table:
@@ -78,7 +79,34 @@ def _summary(result: RunResult) -> dict[str, Any]:
         "au_prc": evaluation.au_prc,
         "report_html": None if result.report_html is None else str(result.report_html),
         "comparison": None if result.comparison is None else dict(result.comparison),
+        "sources": {name: dict(counts) for name, counts in result.sources.items()},
     }
+
+
+def sources_table(result: RunResult) -> Table:
+    """Render the images each source contributed: kept, duplicates dropped, per label.
+
+    Args:
+        result: The run's result.
+
+    Returns:
+        The table, one row per source in config order.
+    """
+    table = Table(title=f"Sources ({result.dataset.images} images)")
+    for column in ("source", "kind", "images", "duplicates", "near-duplicates", "labels"):
+        numeric = column in {"images", "duplicates", "near-duplicates"}
+        table.add_column(column, justify="right" if numeric else "left")
+    for name, counts in result.sources.items():
+        labels = ", ".join(f"{label} {n}" for label, n in counts.get("labels", {}).items())
+        table.add_row(
+            name,
+            str(counts.get("kind", "")),
+            str(counts.get("images", 0)),
+            str(counts.get("duplicates", 0)),
+            str(counts.get("near_duplicates", 0)),
+            labels,
+        )
+    return table
 
 
 @click.command("run")
@@ -138,7 +166,7 @@ def _summary(result: RunResult) -> dict[str, Any]:
 )
 @click.option(
     "--backend",
-    type=click.Choice(["local", "vertex", "automl"]),
+    type=click.Choice(backend_names()),
     help="Training backend (default local).",
 )
 @click.option("--project", help="Google Cloud project (cloud backends).")
@@ -252,6 +280,7 @@ def run_command(
     if json_summary:
         echo_json(_summary(result))
         return
+    err_console.print(sources_table(result))
     err_console.print(evaluation_table(result.evaluation))
     if result.comparison is not None:
         shown = {
