@@ -40,19 +40,38 @@ class _PostReader:
         self.bad = 0
 
     def __iter__(self) -> Iterator[ImagePost]:
+        try:
+            yield from self._posts()
+        except UnicodeDecodeError as exc:
+            raise ListingFormatError(
+                f"{self.name} is not UTF-8 text ({exc.reason} after line {self.lines}); "
+                "pass the JSON Lines that `redditvision collect` writes"
+            ) from exc
+
+    def _posts(self) -> Iterator[ImagePost]:
         for number, line in enumerate(self.stream, start=1):
             if not line.strip():
                 continue
             self.lines += 1
             try:
-                data = json.loads(line)
+                data = _loads(line)
                 if not isinstance(data, dict):
                     raise ListingFormatError("not a JSON object")
                 yield post_from_json(data)
-            except (json.JSONDecodeError, ListingFormatError) as exc:
+            except ListingFormatError as exc:
                 self.bad += 1
                 logger.warning("%s line %d skipped: %s", self.name, number, exc)
                 err_console.print(f"[yellow]{self.name} line {number} skipped:[/] {exc}")
+
+
+def _loads(line: str) -> Any:
+    """Parse one line of outside JSON; every parser failure is a ListingFormatError."""
+    try:
+        return json.loads(line)
+    except RecursionError as exc:
+        raise ListingFormatError("JSON nested too deeply (past Python's recursion limit)") from exc
+    except ValueError as exc:  # JSONDecodeError, an integer over the 4,300-digit limit
+        raise ListingFormatError(f"malformed JSON: {exc}") from exc
 
 
 def _count_media(path: Path) -> int | None:
@@ -61,12 +80,12 @@ def _count_media(path: Path) -> int | None:
         with path.open(encoding="utf-8") as handle:
             for line in handle:
                 try:
-                    data = json.loads(line)
-                except json.JSONDecodeError:
+                    data = _loads(line)
+                except ListingFormatError:
                     continue
                 if isinstance(data, dict):
                     total += len(data.get("media") or ())
-    except OSError:
+    except (OSError, UnicodeDecodeError):
         return None
     return total
 

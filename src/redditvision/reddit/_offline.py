@@ -180,6 +180,13 @@ def _json_values(text: str, path: Path) -> Iterator[Any]:
                 f"{path} is not a Reddit listing: invalid JSON at line {exc.lineno} column "
                 f"{exc.colno} ({exc.msg}); save the response of a .json endpoint unchanged"
             ) from exc
+        except RecursionError as exc:
+            raise ListingFormatError(
+                f"{path} is not a Reddit listing: JSON nested too deeply (arrays or objects "
+                "inside each other past Python's recursion limit); a listing is 6 levels deep"
+            ) from exc
+        except ValueError as exc:  # e.g. an integer over Python's 4,300-digit limit
+            raise ListingFormatError(f"{path} is not a Reddit listing: {exc}") from exc
         yield value
 
 
@@ -333,6 +340,10 @@ def _parse_line(line: bytes) -> tuple[Mapping[str, Any] | None, str | None]:
         return None, f"not UTF-8 ({exc.reason})"
     except json.JSONDecodeError as exc:
         return None, f"malformed JSON ({exc.msg} at column {exc.colno})"
+    except RecursionError:
+        return None, "JSON nested too deeply (past Python's recursion limit)"
+    except ValueError as exc:  # e.g. an integer over Python's 4,300-digit limit
+        return None, f"malformed JSON ({exc})"
     if not isinstance(value, Mapping):
         return None, f"expected a JSON object, got a JSON {type(value).__name__}"
     kind = value.get("kind")
