@@ -127,6 +127,20 @@ def _count_media(path: Path) -> int | None:
     help="Largest image in bytes (Vertex AI takes up to 30 MB).",
 )
 @click.option(
+    "--deadline",
+    default=DownloadLimits().deadline,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds one image may take in all (attempts and retries), enforced while it streams.",
+)
+@click.option(
+    "--min-rate",
+    default=DownloadLimits().min_bytes_per_second,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Slowest transfer accepted in bytes/s, after 10 s of body (0: no minimum).",
+)
+@click.option(
     "--near-duplicate-distance",
     default=6,
     show_default=True,
@@ -150,6 +164,8 @@ def download(
     concurrency: int,
     per_host: int,
     max_bytes: int,
+    deadline: float,
+    min_rate: int,
     near_duplicate_distance: int,
     allow_private_networks: bool,
     json_summary: bool,
@@ -168,7 +184,7 @@ def download(
     counts: dict[str, int] = dict.fromkeys(_COUNT_NAMES.values(), 0)
     counts["bytes"] = 0
     reasons: Counter[str] = Counter()
-    limits = DownloadLimits(max_bytes=max_bytes)
+    limits = DownloadLimits(max_bytes=max_bytes, deadline=deadline, min_bytes_per_second=min_rate)
     with (
         ImageDownloader(
             out_dir,

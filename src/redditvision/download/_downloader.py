@@ -8,6 +8,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,8 +19,10 @@ from urllib.parse import urljoin, urlsplit
 import attrs
 import numpy as np
 import requests
+import urllib3.exceptions
 
 from redditvision._closing import Closeable
+from redditvision.download._deadline import DeadlineExceededError, Watch, Watchdog
 from redditvision.download._limits import DownloadLimits
 from redditvision.download._netguard import GuardedAdapter, check_url, make_policy
 from redditvision.download._verify import (
@@ -259,6 +262,7 @@ class ImageDownloader(Closeable):
         self._recent: OrderedDict[str, ImageRecord] = OrderedDict()
         self._tmp_names = itertools.count()
         self._fetch_lock = threading.Lock()
+        self._watchdog = Watchdog()
         self._closed = False
         self._clean_partial()
 
@@ -275,6 +279,7 @@ class ImageDownloader(Closeable):
         self._closed = True
         if self._own_session:
             self._session.close()
+        self._watchdog.close()
         self.manifest.close()
 
     def __repr__(self) -> str:
@@ -530,11 +535,28 @@ class ImageDownloader(Closeable):
             if stored is not None:
                 return _Outcome(status=stored.status, stored=stored)
         attempts = 0
+        deadline = time.monotonic() + self.limits.deadline
 
         def attempt() -> _Body:
             nonlocal attempts
             attempts += 1
-            return self._get(task.item.url, timeouts)
+            url = task.item.url
+            with self._watchdog.watch(deadline) as watch:
+                remaining = watch.remaining()
+                if remaining <= 0:
+                    raise self._late(url, 0)
+                # No single wait may outlast the deadline either.
+                bounded = (min(timeouts[0], remaining), min(timeouts[1], remaining))
+                try:
+                    body = self._get(url, bounded, watch)
+                except Exception as exc:
+                    if watch.expired or isinstance(exc, DeadlineExceededError):
+                        raise self._late(url, watch.received) from exc
+                    raise
+                if watch.expired:  # the cut connection looked like a clean end
+                    self._discard(body)
+                    raise self._late(url, watch.received)
+                return body
 
         body: _Body | None = None
         try:
@@ -589,8 +611,19 @@ class ImageDownloader(Closeable):
         if body is not None:
             body.tmp.unlink(missing_ok=True)
 
-    def _get(self, url: str, timeouts: tuple[float, float]) -> _Body:
-        """One attempt: follow redirects by hand (each hop checked), stream to a file."""
+    def _late(self, url: str, received: int) -> DownloadError:
+        return DownloadError(
+            f"{url} did not finish within the deadline of {self.limits.deadline:g} s "
+            f"(DownloadLimits.deadline; {received:,} bytes received); not retried",
+            service="http",
+        )
+
+    def _get(self, url: str, timeouts: tuple[float, float], watch: Watch) -> _Body:
+        """One attempt: follow redirects by hand (each hop checked), stream to a file.
+
+        The body is read with ``read1`` (whatever has arrived, up to a chunk), so the
+        deadline and the transfer rate are checked however slowly the bytes come.
+        """
         limits = self.limits
         current = url
         hops = 0
@@ -634,10 +667,20 @@ class ImageDownloader(Closeable):
             tmp = self._partial / f"{os.getpid()}-{next(self._tmp_names)}.part"
             digest = hashlib.sha256()
             size = 0
+            started = time.monotonic()
+            min_rate = limits.min_bytes_per_second
+            raw = response.raw
             try:
                 with tmp.open("wb") as handle:
-                    for chunk in response.iter_content(_CHUNK):
+                    while True:
+                        try:
+                            chunk = raw.read1(_CHUNK, decode_content=True)
+                        except (urllib3.exceptions.HTTPError, OSError) as exc:
+                            raise _translate_raw(exc, current) from exc
+                        if not chunk:
+                            break
                         size += len(chunk)
+                        watch.received = size
                         if size > limits.max_bytes:
                             raise DownloadError(
                                 f"{current} sent more than {limits.max_bytes:,} bytes "
@@ -646,9 +689,19 @@ class ImageDownloader(Closeable):
                             )
                         digest.update(chunk)
                         handle.write(chunk)
-            except requests.RequestException as exc:
-                tmp.unlink(missing_ok=True)
-                raise _translate(exc, current) from exc
+                        now = time.monotonic()
+                        if now >= watch.deadline:
+                            watch.expired = True
+                            raise DeadlineExceededError
+                        elapsed = now - started
+                        if min_rate and elapsed >= limits.rate_grace and size < min_rate * elapsed:
+                            raise DownloadError(
+                                f"{current} sent {size:,} bytes in {elapsed:.1f} s, "
+                                f"{size / elapsed:,.0f} bytes/s, slower than the minimum of "
+                                f"{min_rate:,} bytes/s (DownloadLimits.min_bytes_per_second); "
+                                "aborted",
+                                service="http",
+                            )
             except BaseException:
                 tmp.unlink(missing_ok=True)
                 raise
@@ -754,6 +807,17 @@ def _check_status(response: requests.Response, url: str) -> None:
         f"HTTP {status} {reason} from {url}".replace("  ", " "),
         service="http",
         status=status,
+    )
+
+
+def _translate_raw(exc: Exception, url: str) -> DownloadError:
+    """Map a urllib3 or socket error while reading the body to a DownloadError."""
+    if isinstance(exc, urllib3.exceptions.ReadTimeoutError | TimeoutError):
+        return DownloadError(f"timed out reading the body of {url}", service="http", transient=True)
+    if isinstance(exc, urllib3.exceptions.DecodeError):
+        return DownloadError(f"cannot decode the body of {url}: {exc}", service="http")
+    return DownloadError(
+        f"the body of {url} was cut off: {type(exc).__name__}", service="http", transient=True
     )
 
 

@@ -53,6 +53,18 @@ class DownloadLimits:
             by the network guard again.
         connect_timeout: Seconds to wait for a TCP/TLS connection (default 10.0).
         read_timeout: Seconds to wait between bytes of the answer (default 30.0).
+        deadline: Seconds one item may take in all, every attempt, redirect and retry
+            wait included (default 300.0). Enforced while the headers and the body
+            arrive, not only between attempts: a server that trickles one byte a second
+            is cut off at the deadline (the read timeout, being per read, never fires).
+            The item is then ``failed`` with a reason naming the deadline; not retried.
+        min_bytes_per_second: Slowest average body transfer accepted, in bytes per
+            second, measured once ``rate_grace`` seconds of body have passed (default
+            4,096; 0 turns the check off). A 30 MiB image at the minimum takes 2 hours,
+            so the deadline is the tighter bound for big files; the rate ends a trickle
+            early.
+        rate_grace: Seconds of body before the rate is checked (default 10.0): slow
+            starts (TCP slow start, a cold CDN cache) are not penalised.
         placeholder_urls: Regular expressions searched in the path of every URL on the
             way to the image; a match records the item as ``missing`` (the host serves a
             "this image was removed" picture). Default :data:`DEFAULT_PLACEHOLDER_URLS`.
@@ -68,6 +80,9 @@ class DownloadLimits:
     max_redirects: int = attrs.field(default=5, validator=attrs.validators.ge(0))
     connect_timeout: float = attrs.field(default=10.0, validator=attrs.validators.gt(0))
     read_timeout: float = attrs.field(default=30.0, validator=attrs.validators.gt(0))
+    deadline: float = attrs.field(default=300.0, validator=attrs.validators.gt(0))
+    min_bytes_per_second: int = attrs.field(default=4096, validator=attrs.validators.ge(0))
+    rate_grace: float = attrs.field(default=10.0, validator=attrs.validators.ge(0))
     placeholder_urls: tuple[str, ...] = attrs.field(
         default=DEFAULT_PLACEHOLDER_URLS, converter=_patterns
     )

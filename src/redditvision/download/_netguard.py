@@ -31,6 +31,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
+from redditvision.download._deadline import attach_connection
 from redditvision.errors import UnsafeURLError
 
 __all__ = ["AddressPolicy", "GuardedAdapter", "check_url"]
@@ -205,6 +206,15 @@ class _GuardMixin:
     timeout: Any
     socket_options: Any
     source_address: Any
+
+    def request(self, *args: Any, **kwargs: Any) -> Any:
+        """Send a request; first attach this connection to the item's deadline watch.
+
+        Raises:
+            DeadlineExceeded: The item's deadline already passed.
+        """
+        attach_connection(self)
+        return super().request(*args, **kwargs)  # type: ignore[misc] # the mixin is always on an HTTPConnection
 
     def _new_conn(self) -> socket.socket:
         try:
