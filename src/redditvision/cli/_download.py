@@ -153,6 +153,13 @@ def _count_media(path: Path) -> int | None:
     help="Also fetch from loopback/private/link-local addresses (tests, intranets only).",
 )
 @click.option(
+    "--wait-for-lock",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds to wait while another download holds --out (0: refuse at once).",
+)
+@click.option(
     "--json-summary",
     is_flag=True,
     help="Print one JSON object with the counts on standard output (no progress bar).",
@@ -168,6 +175,7 @@ def download(
     min_rate: int,
     near_duplicate_distance: int,
     allow_private_networks: bool,
+    wait_for_lock: float,
     json_summary: bool,
 ) -> None:
     """Download the images of collected posts, verified and deduplicated.
@@ -193,6 +201,7 @@ def download(
             per_host=per_host,
             allow_private_networks=allow_private_networks,
             near_duplicate_distance=near_duplicate_distance,
+            lock_timeout=wait_for_lock,
         ) as downloader,
         progress(disable=json_summary) as bar,
     ):

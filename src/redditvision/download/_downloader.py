@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import attrs
+import filelock
 import numpy as np
 import requests
 import urllib3.exceptions
@@ -64,6 +65,10 @@ _CHUNK = 64 * 1024
 _ACCEPT = "image/*,*/*;q=0.5"
 _IMAGES = "images"
 _PARTIAL = ".partial"
+LOCK_NAME = ".download.lock"
+"""The lock file of an output folder (``out_dir/.download.lock``), held while a downloader
+is open."""
+_OWNER = ".download.owner"
 
 
 class _PlaceholderError(Exception):
@@ -198,10 +203,20 @@ class ImageDownloader(Closeable):
             together, which only costs a split some freedom.
         retry: The retry policy for each item (:data:`DEFAULT`:
             :data:`DEFAULT_DOWNLOAD_RETRY`; None for one attempt).
+        lock_timeout: Seconds to wait for another downloader (in this or another
+            process) to release the output folder (default 0: refuse at once; None:
+            wait as long as it takes). One downloader per folder at a time: the lock
+            (``out_dir/.download.lock``, an OS file lock through ``filelock``) is taken
+            here and released by :meth:`close`, and the operating system releases it
+            when the process dies, even by ``SIGKILL``, so no stale lock is left. While
+            it is held no other process can own files in ``out_dir/.partial``, so the
+            leftovers of killed runs are removed safely.
 
     Raises:
         ConfigError: ``concurrency`` or ``per_host`` below 1, ``near_duplicate_distance``
             outside 0..64, or a bad network in ``allowed_networks``.
+        DownloadError: Another downloader holds the folder past ``lock_timeout``
+            (``transient``; the message names the folder and, when known, the process).
     """
 
     def __init__(
@@ -216,6 +231,7 @@ class ImageDownloader(Closeable):
         allowed_networks: Iterable[str | IPv4Network | IPv6Network] = (),
         near_duplicate_distance: int = 6,
         retry: RetryArg = DEFAULT,
+        lock_timeout: float | None = 0.0,
     ) -> None:
         if concurrency < 1 or per_host < 1:
             raise ConfigError(
@@ -253,10 +269,15 @@ class ImageDownloader(Closeable):
         # CPU, and the caller's session headers are left alone).
         self._headers = None if self._own_session else {"Accept": _ACCEPT}
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        self._images = self.out_dir.resolve() / _IMAGES
-        self._partial = self.out_dir.resolve() / _PARTIAL
-        self._partial.mkdir(exist_ok=True)
-        self.manifest = ImageManifest(self.out_dir / MANIFEST_NAME)
+        self._lock = _lock_folder(self.out_dir, lock_timeout)
+        try:
+            self._images = self.out_dir.resolve() / _IMAGES
+            self._partial = self.out_dir.resolve() / _PARTIAL
+            self._partial.mkdir(exist_ok=True)
+            self.manifest = ImageManifest(self.out_dir / MANIFEST_NAME)
+        except BaseException:
+            self._lock.release()
+            raise
         self._near: _NearIndex | None = None
         self._made_dirs: set[Path] = set()
         self._recent: OrderedDict[str, ImageRecord] = OrderedDict()
@@ -269,6 +290,7 @@ class ImageDownloader(Closeable):
     # -- lifecycle -----------------------------------------------------------------------
 
     def _clean_partial(self) -> None:
+        # Called with the folder lock held: no live process owns any of these.
         for leftover in self._partial.glob("*.part"):
             leftover.unlink(missing_ok=True)
 
@@ -281,6 +303,8 @@ class ImageDownloader(Closeable):
             self._session.close()
         self._watchdog.close()
         self.manifest.close()
+        (self.out_dir / _OWNER).unlink(missing_ok=True)
+        self._lock.release()
 
     def __repr__(self) -> str:
         return f"ImageDownloader({str(self.out_dir)!r}, concurrency={self.concurrency})"
@@ -787,6 +811,31 @@ class ImageDownloader(Closeable):
         while len(self._recent) > 8 * self.concurrency + 64:
             self._recent.popitem(last=False)
         return record
+
+
+def _lock_folder(out_dir: Path, timeout: float | None) -> filelock.BaseFileLock:
+    """Take the folder's download lock, or raise DownloadError naming who holds it."""
+    lock = filelock.FileLock(
+        out_dir / LOCK_NAME, timeout=-1 if timeout is None else timeout, thread_local=False
+    )
+    try:
+        lock.acquire()
+    except filelock.Timeout as exc:
+        try:
+            owner = (out_dir / _OWNER).read_text(encoding="utf-8").strip()
+        except OSError:
+            owner = ""
+        holder = f" (process {owner})" if owner.isdigit() else ""
+        waited = "" if not timeout else f" for {timeout:g} s"
+        raise DownloadError(
+            f"another download is running in {out_dir}{holder}: it holds "
+            f"{out_dir / LOCK_NAME}; waited{waited or ' not at all'}. Let it finish, "
+            "use another output folder, or wait for it (lock_timeout=..., download "
+            "--wait-for-lock SECONDS)",
+            transient=True,
+        ) from exc
+    (out_dir / _OWNER).write_text(str(os.getpid()), encoding="utf-8")
+    return lock
 
 
 def _check_status(response: requests.Response, url: str) -> None:
