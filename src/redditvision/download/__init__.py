@@ -20,6 +20,10 @@ What it guarantees, in order of the flow:
 * **Limits and verification** (:class:`DownloadLimits`): size cap while streaming,
   pixel cap from the header, format sniffed from the bytes and verified by Pillow; HTML
   pages, SVG, empty and truncated bodies are refused with a reason.
+* **Bounded time and memory**: every item has an overall deadline and a minimum transfer
+  rate, enforced while it streams; the decodes running at once share a
+  :class:`MemoryBudget` (``DownloadLimits.decode_memory``); one downloader holds an output
+  folder at a time (``out_dir/.download.lock``).
 * **Deleted images**: imgur's ``removed.png`` redirect and similar placeholders become
   ``missing``; the post's preview (``MediaItem.is_preview``) is fetched instead.
 * **Retries** (:data:`DEFAULT_DOWNLOAD_RETRY`): 408, 429, 5xx, resets, timeouts and
@@ -31,6 +35,7 @@ What it guarantees, in order of the flow:
 
 from __future__ import annotations
 
+from redditvision.download._budget import MemoryBudget
 from redditvision.download._downloader import DEFAULT_DOWNLOAD_RETRY, ImageDownloader
 from redditvision.download._limits import DEFAULT_FORMATS, DEFAULT_PLACEHOLDER_URLS, DownloadLimits
 from redditvision.download._verify import sniff_format
@@ -41,5 +46,6 @@ __all__ = [
     "DEFAULT_PLACEHOLDER_URLS",
     "DownloadLimits",
     "ImageDownloader",
+    "MemoryBudget",
     "sniff_format",
 ]

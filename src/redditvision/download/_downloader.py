@@ -23,6 +23,7 @@ import requests
 import urllib3.exceptions
 
 from redditvision._closing import Closeable
+from redditvision.download._budget import MemoryBudget
 from redditvision.download._deadline import DeadlineExceededError, Watch, Watchdog
 from redditvision.download._limits import DownloadLimits
 from redditvision.download._netguard import GuardedAdapter, check_url, make_policy
@@ -284,6 +285,8 @@ class ImageDownloader(Closeable):
         self._tmp_names = itertools.count()
         self._fetch_lock = threading.Lock()
         self._watchdog = Watchdog()
+        self.memory_budget = MemoryBudget(limits.decode_memory)
+        """The budget every decode of this downloader reserves from (``peak`` etc.)."""
         self._closed = False
         self._clean_partial()
 
@@ -588,7 +591,7 @@ class ImageDownloader(Closeable):
             body = attempt() if policy is None else policy.call(attempt)
             if body.sha256 in self.limits.placeholder_sha256:
                 raise _PlaceholderError(f"{body.final_url} (a known placeholder picture)")
-            image = verify_image(body.tmp, self.limits)
+            image = verify_image(body.tmp, self.limits, self.memory_budget)
         except _PlaceholderError as exc:
             self._discard(body)
             return _Outcome(

@@ -45,6 +45,12 @@ class DownloadLimits:
         max_pixels: Largest ``width * height`` (default 89,478,485, Pillow's own
             ``Image.MAX_IMAGE_PIXELS`` decompression-bomb threshold). Checked from the
             image header before any pixel is decoded.
+        decode_memory: Bytes of decoded pixels allowed at once across all the images
+            being verified (default 1 GiB, 1,073,741,824): each decode reserves its
+            estimate (``width * height * bands * bytes-per-band``, plus a greyscale copy
+            for the hash, read from the header) and waits until it fits. One image over
+            the whole budget is decoded alone; the pixel cap bounds it (an RGBA PNG at
+            the cap is about 450 MB). JPEGs decode at up to 1/8 scale (libjpeg draft).
         formats: Pillow format names accepted (default JPEG, PNG, GIF, WEBP, BMP). The
             format is sniffed from the bytes, never from the ``Content-Type`` or the
             extension, and Pillow must open and verify the file as that format. SVG is
@@ -76,6 +82,7 @@ class DownloadLimits:
 
     max_bytes: int = attrs.field(default=30 * 1024 * 1024, validator=attrs.validators.ge(1))
     max_pixels: int = attrs.field(default=89_478_485, validator=attrs.validators.ge(1))
+    decode_memory: int = attrs.field(default=1024**3, validator=attrs.validators.ge(1))
     formats: frozenset[str] = attrs.field(default=DEFAULT_FORMATS, converter=_formats)
     max_redirects: int = attrs.field(default=5, validator=attrs.validators.ge(0))
     connect_timeout: float = attrs.field(default=10.0, validator=attrs.validators.gt(0))
