@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +13,13 @@ from typing import IO, Any
 
 import click
 
-from redditvision.cli._common import echo_json, err_console, handle_errors, progress
+from redditvision.cli._common import (
+    EXIT_FAILED,
+    echo_json,
+    err_console,
+    handle_errors,
+    progress,
+)
 from redditvision.download import DownloadLimits, ImageDownloader
 from redditvision.errors import ListingFormatError
 from redditvision.models import ImagePost, RecordStatus
@@ -160,6 +168,14 @@ def _count_media(path: Path) -> int | None:
     help="Seconds to wait while another download holds --out (0: refuse at once).",
 )
 @click.option(
+    "--progress-every",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds between progress lines on standard error when it is not a terminal "
+    "(logs, CI; a terminal gets the progress bar); 0 for a line per image.",
+)
+@click.option(
     "--json-summary",
     is_flag=True,
     help="Print one JSON object with the counts on standard output (no progress bar).",
@@ -176,6 +192,7 @@ def download(
     near_duplicate_distance: int,
     allow_private_networks: bool,
     wait_for_lock: float,
+    progress_every: float,
     json_summary: bool,
 ) -> None:
     """Download the images of collected posts, verified and deduplicated.
@@ -184,7 +201,8 @@ def download(
     streaming, so `redditvision collect ... | redditvision download --posts - --out DIR`
     works. Files are named by content under DIR/images; DIR/manifest.sqlite records each
     media item (ok, duplicate, missing, skipped, failed, with the reason). Running again
-    skips what is done and retries what failed.
+    skips what is done and retries what failed. Exits with 1 when images failed and none
+    was fetched (no network, every host refusing), so scripts notice.
     """
     name = getattr(posts_file, "name", "<posts>")
     reader = _PostReader(posts_file, "stdin" if name == "<stdin>" else str(name))
@@ -207,6 +225,7 @@ def download(
     ):
         task = bar.add_task("download", total=total)
         manifest = downloader.manifest
+        lines = _ProgressLines(progress_every, total, enabled=not err_console.is_terminal)
         for record in downloader.fetch(reader):
             counts[_COUNT_NAMES[record.status]] += 1
             if record.status in (RecordStatus.FAILED, RecordStatus.MISSING):
@@ -215,6 +234,8 @@ def download(
             if record.status is RecordStatus.OK:
                 counts["bytes"] += record.size_bytes or 0
             bar.advance(task)
+            lines.tick(counts)
+        lines.tick(counts, final=True)
         folder_summary = manifest.summary()
     if reader.lines and reader.bad == reader.lines:
         raise ListingFormatError(
@@ -241,6 +262,38 @@ def download(
         # refuses) says why without opening the manifest; -v logs every item.
         for reason, count in reasons.most_common(5):
             err_console.print(f"  {count:>6} x {reason}", markup=False, highlight=False)
+
+    if counts["failed"] and not counts["ok"] and not counts["duplicates"]:
+        err_console.print(
+            f"[red]nothing was fetched[/]: {counts['failed']} failed, 0 ok", highlight=False
+        )
+        sys.exit(EXIT_FAILED)
+
+
+class _ProgressLines:
+    """One plain progress line on standard error every ``every`` seconds (not a terminal)."""
+
+    def __init__(self, every: float, total: int | None, *, enabled: bool) -> None:
+        self.every = every
+        self.total = total
+        self.enabled = enabled
+        self.started = time.monotonic()
+        self.last = self.started
+
+    def tick(self, counts: dict[str, int], *, final: bool = False) -> None:
+        now = time.monotonic()
+        if not self.enabled or (not final and now - self.last < self.every):
+            return
+        self.last = now
+        done = sum(counts[name] for name in _COUNT_NAMES.values())
+        of = f"/{self.total}" if self.total is not None else ""
+        err_console.print(
+            f"download: {done}{of} done ({counts['ok']} ok, {counts['duplicates']} duplicates, "
+            f"{counts['missing']} missing, {counts['skipped']} skipped, {counts['failed']} "
+            f"failed) after {now - self.started:.0f} s",
+            markup=False,
+            highlight=False,
+        )
 
 
 COMMANDS: list[click.Command] = [download]
