@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import zlib
 from pathlib import Path
 from typing import IO, Any
 
@@ -111,7 +112,7 @@ class _Counted(io.RawIOBase):
             raise SourceError(
                 f"{self._path} is truncated: {exc}; fetch or compress it again"
             ) from exc
-        except (OSError, zstandard.ZstdError) as exc:
+        except (OSError, zlib.error, zstandard.ZstdError) as exc:  # gzip raises all three
             raise SourceError(f"cannot decompress {self._path}: {exc}") from exc
         size = len(data)
         self.count += size
