@@ -8,6 +8,7 @@ deadlines here are about a second, so the tests are quick).
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -111,6 +112,39 @@ def test_trickling_headers_are_cut_off_at_the_deadline_by_the_watchdog(
 ) -> None:
     limits = DownloadLimits(deadline=1.0)
     record, took = fetch_one(tmp_path, trickle("/headers"), limits)
+    assert record.status is RecordStatus.FAILED
+    assert "DownloadLimits.deadline" in (record.reason or "")
+    assert took < _BOUNDED
+
+
+def test_a_tls_handshake_that_trickles_is_cut_off_at_the_deadline(tmp_path: Path) -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:  # answers a ClientHello with a TLS record header, byte by byte
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(4096)
+            for byte in b"\x16\x03\x03\x40\x00" + b"\x02" * 16_000:
+                if stop.is_set():
+                    return
+                try:
+                    connection.sendall(bytes([byte]))
+                except OSError:
+                    return
+                time.sleep(0.05)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    port = listener.getsockname()[1]
+    try:
+        record, took = fetch_one(
+            tmp_path, f"https://127.0.0.1:{port}/a.png", DownloadLimits(deadline=1.0)
+        )
+    finally:
+        stop.set()
+        listener.close()
+        thread.join(timeout=30)
     assert record.status is RecordStatus.FAILED
     assert "DownloadLimits.deadline" in (record.reason or "")
     assert took < _BOUNDED

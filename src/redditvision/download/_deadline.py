@@ -10,8 +10,11 @@ body or in the headers. The deadline of each item is therefore enforced twice:
   then reports the deadline rather than the broken connection.
 
 The connection in use by an item is attached by the guarded connection class of
-:mod:`redditvision.download._netguard` when it sends a request (new or reused from the
-pool), through a thread-local: each worker thread downloads one item at a time.
+:mod:`redditvision.download._netguard`, through a thread-local (each worker thread
+downloads one item at a time): its socket as soon as it is connected, so a TLS handshake
+is watched too, and the connection when it sends a request (new or reused from the pool).
+Name resolution is not watched: ``getaddrinfo`` cannot be interrupted, the system
+resolver's own timeout bounds it.
 """
 
 from __future__ import annotations
@@ -53,9 +56,10 @@ class Watch:
 
 
 def attach_connection(connection: Any) -> None:
-    """Tell the current thread's watch which connection carries its request.
+    """Tell the current thread's watch which connection (or socket) carries its request.
 
-    Called by the guarded urllib3 connection before it sends a request.
+    Called by the guarded urllib3 connection with its new socket as soon as it is
+    connected (before any TLS handshake), and with itself before it sends a request.
 
     Raises:
         DeadlineExceededError: The current watch's deadline has already passed.
@@ -70,7 +74,9 @@ def attach_connection(connection: Any) -> None:
 
 
 def _cut(connection: Any) -> None:
-    sock = getattr(connection, "sock", None)
+    sock = (
+        connection if isinstance(connection, socket.socket) else getattr(connection, "sock", None)
+    )
     if sock is not None:
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)

@@ -232,6 +232,9 @@ class _GuardMixin:
                 if self.source_address:
                     sock.bind(self.source_address)
                 sock.connect(sockaddr)
+                # Watched from here: a TLS handshake that trickles is cut at the deadline
+                # too (the connection's own socket is set only after the handshake).
+                attach_connection(sock)
                 return sock
             except TimeoutError as exc:
                 sock.close()
