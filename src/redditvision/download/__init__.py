@@ -26,9 +26,10 @@ What it guarantees, in order of the flow:
   folder at a time (``out_dir/.download.lock``).
 * **Deleted images**: imgur's ``removed.png`` redirect and similar placeholders become
   ``missing``; the post's preview (``MediaItem.is_preview``) is fetched instead.
-* **Retries** (:data:`DEFAULT_DOWNLOAD_RETRY`): 408, 429, 5xx, resets, timeouts and
-  cut-off bodies are transient; ``Retry-After`` is honoured up to a cap; other 4xx are
-  final. A failure is recorded, never raised.
+* **Retries** (:data:`DEFAULT_DOWNLOAD_RETRY`): the statuses of
+  :data:`redditvision.retry.RETRY_HTTP_STATUSES` (408, 429, 500, 502, 503, 504), resets,
+  timeouts and cut-off bodies are transient; ``Retry-After`` is honoured up to a cap;
+  other 4xx are final. A failure is recorded, never raised.
 * **Content-addressed files**, exact duplicates (SHA-256) and near-duplicate groups
   (perceptual hash), across posts and runs; a manifest that makes each run resumable.
 """

@@ -39,6 +39,7 @@ from redditvision.manifest import MANIFEST_NAME, ImageManifest
 from redditvision.models import ImagePost, ImageRecord, MediaItem, RecordStatus
 from redditvision.retry import (
     DEFAULT,
+    RETRY_HTTP_STATUSES,
     RetryArg,
     RetryPolicy,
     is_transient,
@@ -57,7 +58,6 @@ DEFAULT_DOWNLOAD_RETRY = RetryPolicy(
 to 10 s, ``Retry-After`` honoured up to 60 s (a server asking for longer ends the retries
 for that item at once; a re-run retries it)."""
 
-_TRANSIENT_STATUS = frozenset({408, 429})
 _REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 _DONE = frozenset(
     {RecordStatus.OK, RecordStatus.DUPLICATE, RecordStatus.MISSING, RecordStatus.SKIPPED}
@@ -847,7 +847,7 @@ def _check_status(response: requests.Response, url: str) -> None:
         return
     retry_after = parse_retry_after(response.headers.get("Retry-After"))
     reason = response.reason or ""
-    if status in _TRANSIENT_STATUS or 500 <= status <= 599:
+    if status in RETRY_HTTP_STATUSES:  # the one table of redditvision.retry
         raise DownloadError(
             f"HTTP {status} {reason} from {url}".rstrip(),
             service="http",
