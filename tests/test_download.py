@@ -56,6 +56,10 @@ def make_downloader(tmp_path: Path) -> Iterator[Callable[..., ImageDownloader]]:
     made: list[ImageDownloader] = []
 
     def make(**kwargs: object) -> ImageDownloader:
+        # Each new downloader is a later run on the folder: the earlier one has ended
+        # (one downloader holds a folder at a time).
+        for earlier in made:
+            earlier.close()
         kwargs.setdefault("allow_private_networks", True)
         downloader = ImageDownloader(tmp_path / "out", **kwargs)  # type: ignore[arg-type]
         made.append(downloader)

@@ -102,7 +102,7 @@ def test_loopback_links_fail_without_the_opt_in(image_host: ImageHost, tmp_path:
         ["download", "--posts", "-", "--out", str(tmp_path / "out"), "--json-summary"],
         input=jsonl(post("p1", url)),
     )
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # nothing fetched
     assert json.loads(result.stdout.strip().splitlines()[-1])["failed"] == 1
     assert image_host.hits("/a.jpg") == 0
 
@@ -123,7 +123,7 @@ def test_the_summary_names_the_commonest_failure_reasons(
     table_run = CliRunner().invoke(
         main, ["download", "--posts", "-", "--out", str(tmp_path / "again")], input=stdin
     )
-    assert table_run.exit_code == 0, table_run.output
+    assert table_run.exit_code == 1, table_run.output  # nothing fetched
     assert "127.0.0.1" in table_run.stderr
 
 
@@ -226,3 +226,49 @@ def test_sigkill_mid_run_then_rerun_leaves_complete_unique_files(
     assert (hits[6], hits[7]) == (2, 2)
     assert [hits[i] for i in range(8, 30)] == [1] * 22
     assert repost_hits == [1] * 6
+
+
+def test_a_download_that_fetched_nothing_exits_1_and_says_so(
+    image_host: ImageHost, tmp_path: Path
+) -> None:
+    urls = [image_host.serve(f"/{i}.jpg", b"<html>not an image</html>") for i in range(4)]
+    result = CliRunner().invoke(
+        main,
+        ["download", "--posts", "-", "--out", str(tmp_path / "out"), "--allow-private-networks"],
+        input=jsonl(*(post(f"p{i}", url) for i, url in enumerate(urls))),
+    )
+    assert result.exit_code == 1, result.output
+    assert "0 ok" in result.stderr
+    assert "nothing was fetched: 4 failed, 0 ok" in result.stderr
+
+
+def test_a_download_with_some_images_fetched_still_exits_0(
+    image_host: ImageHost, tmp_path: Path, photo_bytes: list[bytes]
+) -> None:
+    good = image_host.serve("/good.jpg", photo_bytes[0])
+    bad = image_host.serve("/bad.jpg", b"<html></html>")
+    result = CliRunner().invoke(
+        main,
+        ["download", "--posts", "-", "--out", str(tmp_path / "out"), "--allow-private-networks"],
+        input=jsonl(post("p1", good), post("p2", bad)),
+    )
+    assert result.exit_code == 0, result.output
+
+
+def test_progress_lines_are_printed_when_stderr_is_not_a_terminal(
+    image_host: ImageHost, tmp_path: Path, photo_bytes: list[bytes]
+) -> None:
+    urls = [image_host.serve(f"/{i}.jpg", photo_bytes[i]) for i in range(3)]
+    posts_file = tmp_path / "posts.jsonl"
+    posts_file.write_text(jsonl(*(post(f"p{i}", url) for i, url in enumerate(urls))))
+    result = CliRunner().invoke(  # CliRunner's standard error is not a terminal
+        main,
+        [
+            "download", "--posts", str(posts_file), "--out", str(tmp_path / "out"),
+            "--allow-private-networks", "--progress-every", "0",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stderr.splitlines() if line.startswith("download: ")]
+    assert len(lines) == 4  # one per image, and the last one again at the end
+    assert lines[-1].startswith("download: 3/3 done (3 ok, 0 duplicates")

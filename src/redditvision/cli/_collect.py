@@ -15,6 +15,8 @@ from redditvision.cli._common import echo_json, err_console, handle_errors, prog
 from redditvision.errors import ConfigError
 from redditvision.models import ImagePost
 from redditvision.reddit import (
+    DEFAULT_LISTING_MAX_BYTES,
+    DEFAULT_MAX_LINE_BYTES,
     LISTING_CAP,
     SEARCH_SORTS,
     SORTS,
@@ -74,6 +76,19 @@ __all__ = ["COMMANDS", "collect"]
     help="An NDJSON submission dump, plain, .zst or .gz (repeatable).",
 )
 @click.option(
+    "--max-input-bytes",
+    type=click.IntRange(min=1),
+    help=f"Largest decompressed size of one --listing or --dump file [listing default: "
+    f"{DEFAULT_LISTING_MAX_BYTES:,}; dumps are streamed, no default cap].",
+)
+@click.option(
+    "--max-line-bytes",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_LINE_BYTES,
+    show_default=True,
+    help="Longest line of a --dump file.",
+)
+@click.option(
     "--out",
     "-o",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -110,6 +125,8 @@ def collect(
     site: str | None,
     listings: tuple[Path, ...],
     dumps: tuple[Path, ...],
+    max_input_bytes: int | None,
+    max_line_bytes: int,
     out: Path | None,
     json_summary: bool,
     nsfw: bool,
@@ -163,10 +180,14 @@ def collect(
         )
         total: int | None = limit
     elif listings:
-        source = ListingFileSource(listings, filters=filters)
+        source = ListingFileSource(
+            listings, filters=filters, max_bytes=max_input_bytes or DEFAULT_LISTING_MAX_BYTES
+        )
         described, posts, total = f"{len(listings)} listing file(s)", source.submissions(), None
     else:
-        source = DumpFileSource(dumps, filters=filters)
+        source = DumpFileSource(
+            dumps, filters=filters, max_line_bytes=max_line_bytes, max_bytes=max_input_bytes
+        )
         described, posts, total = f"{len(dumps)} dump file(s)", source.submissions(), None
 
     with source, progress(disable=json_summary) as bar:

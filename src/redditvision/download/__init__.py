@@ -20,17 +20,23 @@ What it guarantees, in order of the flow:
 * **Limits and verification** (:class:`DownloadLimits`): size cap while streaming,
   pixel cap from the header, format sniffed from the bytes and verified by Pillow; HTML
   pages, SVG, empty and truncated bodies are refused with a reason.
+* **Bounded time and memory**: every item has an overall deadline and a minimum transfer
+  rate, enforced while it streams; the decodes running at once share a
+  :class:`MemoryBudget` (``DownloadLimits.decode_memory``); one downloader holds an output
+  folder at a time (``out_dir/.download.lock``).
 * **Deleted images**: imgur's ``removed.png`` redirect and similar placeholders become
   ``missing``; the post's preview (``MediaItem.is_preview``) is fetched instead.
-* **Retries** (:data:`DEFAULT_DOWNLOAD_RETRY`): 408, 429, 5xx, resets, timeouts and
-  cut-off bodies are transient; ``Retry-After`` is honoured up to a cap; other 4xx are
-  final. A failure is recorded, never raised.
+* **Retries** (:data:`DEFAULT_DOWNLOAD_RETRY`): the statuses of
+  :data:`redditvision.retry.RETRY_HTTP_STATUSES` (408, 429, 500, 502, 503, 504), resets,
+  timeouts and cut-off bodies are transient; ``Retry-After`` is honoured up to a cap;
+  other 4xx are final. A failure is recorded, never raised.
 * **Content-addressed files**, exact duplicates (SHA-256) and near-duplicate groups
   (perceptual hash), across posts and runs; a manifest that makes each run resumable.
 """
 
 from __future__ import annotations
 
+from redditvision.download._budget import MemoryBudget
 from redditvision.download._downloader import DEFAULT_DOWNLOAD_RETRY, ImageDownloader
 from redditvision.download._limits import DEFAULT_FORMATS, DEFAULT_PLACEHOLDER_URLS, DownloadLimits
 from redditvision.download._verify import sniff_format
@@ -41,5 +47,6 @@ __all__ = [
     "DEFAULT_PLACEHOLDER_URLS",
     "DownloadLimits",
     "ImageDownloader",
+    "MemoryBudget",
     "sniff_format",
 ]

@@ -8,6 +8,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,10 +17,14 @@ from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import attrs
+import filelock
 import numpy as np
 import requests
+import urllib3.exceptions
 
 from redditvision._closing import Closeable
+from redditvision.download._budget import MemoryBudget
+from redditvision.download._deadline import DeadlineExceededError, Watch, Watchdog
 from redditvision.download._limits import DownloadLimits
 from redditvision.download._netguard import GuardedAdapter, check_url, make_policy
 from redditvision.download._verify import (
@@ -34,6 +39,7 @@ from redditvision.manifest import MANIFEST_NAME, ImageManifest
 from redditvision.models import ImagePost, ImageRecord, MediaItem, RecordStatus
 from redditvision.retry import (
     DEFAULT,
+    RETRY_HTTP_STATUSES,
     RetryArg,
     RetryPolicy,
     is_transient,
@@ -52,7 +58,6 @@ DEFAULT_DOWNLOAD_RETRY = RetryPolicy(
 to 10 s, ``Retry-After`` honoured up to 60 s (a server asking for longer ends the retries
 for that item at once; a re-run retries it)."""
 
-_TRANSIENT_STATUS = frozenset({408, 429})
 _REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 _DONE = frozenset(
     {RecordStatus.OK, RecordStatus.DUPLICATE, RecordStatus.MISSING, RecordStatus.SKIPPED}
@@ -61,6 +66,10 @@ _CHUNK = 64 * 1024
 _ACCEPT = "image/*,*/*;q=0.5"
 _IMAGES = "images"
 _PARTIAL = ".partial"
+LOCK_NAME = ".download.lock"
+"""The lock file of an output folder (``out_dir/.download.lock``), held while a downloader
+is open."""
+_OWNER = ".download.owner"
 
 
 class _PlaceholderError(Exception):
@@ -195,10 +204,20 @@ class ImageDownloader(Closeable):
             together, which only costs a split some freedom.
         retry: The retry policy for each item (:data:`DEFAULT`:
             :data:`DEFAULT_DOWNLOAD_RETRY`; None for one attempt).
+        lock_timeout: Seconds to wait for another downloader (in this or another
+            process) to release the output folder (default 0: refuse at once; None:
+            wait as long as it takes). One downloader per folder at a time: the lock
+            (``out_dir/.download.lock``, an OS file lock through ``filelock``) is taken
+            here and released by :meth:`close`, and the operating system releases it
+            when the process dies, even by ``SIGKILL``, so no stale lock is left. While
+            it is held no other process can own files in ``out_dir/.partial``, so the
+            leftovers of killed runs are removed safely.
 
     Raises:
         ConfigError: ``concurrency`` or ``per_host`` below 1, ``near_duplicate_distance``
             outside 0..64, or a bad network in ``allowed_networks``.
+        DownloadError: Another downloader holds the folder past ``lock_timeout``
+            (``transient``; the message names the folder and, when known, the process).
     """
 
     def __init__(
@@ -213,6 +232,7 @@ class ImageDownloader(Closeable):
         allowed_networks: Iterable[str | IPv4Network | IPv6Network] = (),
         near_duplicate_distance: int = 6,
         retry: RetryArg = DEFAULT,
+        lock_timeout: float | None = 0.0,
     ) -> None:
         if concurrency < 1 or per_host < 1:
             raise ConfigError(
@@ -250,21 +270,30 @@ class ImageDownloader(Closeable):
         # CPU, and the caller's session headers are left alone).
         self._headers = None if self._own_session else {"Accept": _ACCEPT}
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        self._images = self.out_dir.resolve() / _IMAGES
-        self._partial = self.out_dir.resolve() / _PARTIAL
-        self._partial.mkdir(exist_ok=True)
-        self.manifest = ImageManifest(self.out_dir / MANIFEST_NAME)
+        self._lock = _lock_folder(self.out_dir, lock_timeout)
+        try:
+            self._images = self.out_dir.resolve() / _IMAGES
+            self._partial = self.out_dir.resolve() / _PARTIAL
+            self._partial.mkdir(exist_ok=True)
+            self.manifest = ImageManifest(self.out_dir / MANIFEST_NAME)
+        except BaseException:
+            self._lock.release()
+            raise
         self._near: _NearIndex | None = None
         self._made_dirs: set[Path] = set()
         self._recent: OrderedDict[str, ImageRecord] = OrderedDict()
         self._tmp_names = itertools.count()
         self._fetch_lock = threading.Lock()
+        self._watchdog = Watchdog()
+        self.memory_budget = MemoryBudget(limits.decode_memory)
+        """The budget every decode of this downloader reserves from (``peak`` etc.)."""
         self._closed = False
         self._clean_partial()
 
     # -- lifecycle -----------------------------------------------------------------------
 
     def _clean_partial(self) -> None:
+        # Called with the folder lock held: no live process owns any of these.
         for leftover in self._partial.glob("*.part"):
             leftover.unlink(missing_ok=True)
 
@@ -275,7 +304,10 @@ class ImageDownloader(Closeable):
         self._closed = True
         if self._own_session:
             self._session.close()
+        self._watchdog.close()
         self.manifest.close()
+        (self.out_dir / _OWNER).unlink(missing_ok=True)
+        self._lock.release()
 
     def __repr__(self) -> str:
         return f"ImageDownloader({str(self.out_dir)!r}, concurrency={self.concurrency})"
@@ -530,11 +562,28 @@ class ImageDownloader(Closeable):
             if stored is not None:
                 return _Outcome(status=stored.status, stored=stored)
         attempts = 0
+        deadline = time.monotonic() + self.limits.deadline
 
         def attempt() -> _Body:
             nonlocal attempts
             attempts += 1
-            return self._get(task.item.url, timeouts)
+            url = task.item.url
+            with self._watchdog.watch(deadline) as watch:
+                remaining = watch.remaining()
+                if remaining <= 0:
+                    raise self._late(url, 0)
+                # No single wait may outlast the deadline either.
+                bounded = (min(timeouts[0], remaining), min(timeouts[1], remaining))
+                try:
+                    body = self._get(url, bounded, watch)
+                except Exception as exc:
+                    if watch.expired or isinstance(exc, DeadlineExceededError):
+                        raise self._late(url, watch.received) from exc
+                    raise
+                if watch.expired:  # the cut connection looked like a clean end
+                    self._discard(body)
+                    raise self._late(url, watch.received)
+                return body
 
         body: _Body | None = None
         try:
@@ -542,7 +591,7 @@ class ImageDownloader(Closeable):
             body = attempt() if policy is None else policy.call(attempt)
             if body.sha256 in self.limits.placeholder_sha256:
                 raise _PlaceholderError(f"{body.final_url} (a known placeholder picture)")
-            image = verify_image(body.tmp, self.limits)
+            image = verify_image(body.tmp, self.limits, self.memory_budget)
         except _PlaceholderError as exc:
             self._discard(body)
             return _Outcome(
@@ -589,8 +638,19 @@ class ImageDownloader(Closeable):
         if body is not None:
             body.tmp.unlink(missing_ok=True)
 
-    def _get(self, url: str, timeouts: tuple[float, float]) -> _Body:
-        """One attempt: follow redirects by hand (each hop checked), stream to a file."""
+    def _late(self, url: str, received: int) -> DownloadError:
+        return DownloadError(
+            f"{url} did not finish within the deadline of {self.limits.deadline:g} s "
+            f"(DownloadLimits.deadline; {received:,} bytes received); not retried",
+            service="http",
+        )
+
+    def _get(self, url: str, timeouts: tuple[float, float], watch: Watch) -> _Body:
+        """One attempt: follow redirects by hand (each hop checked), stream to a file.
+
+        The body is read with ``read1`` (whatever has arrived, up to a chunk), so the
+        deadline and the transfer rate are checked however slowly the bytes come.
+        """
         limits = self.limits
         current = url
         hops = 0
@@ -634,10 +694,20 @@ class ImageDownloader(Closeable):
             tmp = self._partial / f"{os.getpid()}-{next(self._tmp_names)}.part"
             digest = hashlib.sha256()
             size = 0
+            started = time.monotonic()
+            min_rate = limits.min_bytes_per_second
+            raw = response.raw
             try:
                 with tmp.open("wb") as handle:
-                    for chunk in response.iter_content(_CHUNK):
+                    while True:
+                        try:
+                            chunk = raw.read1(_CHUNK, decode_content=True)
+                        except (urllib3.exceptions.HTTPError, OSError) as exc:
+                            raise _translate_raw(exc, current) from exc
+                        if not chunk:
+                            break
                         size += len(chunk)
+                        watch.received = size
                         if size > limits.max_bytes:
                             raise DownloadError(
                                 f"{current} sent more than {limits.max_bytes:,} bytes "
@@ -646,9 +716,19 @@ class ImageDownloader(Closeable):
                             )
                         digest.update(chunk)
                         handle.write(chunk)
-            except requests.RequestException as exc:
-                tmp.unlink(missing_ok=True)
-                raise _translate(exc, current) from exc
+                        now = time.monotonic()
+                        if now >= watch.deadline:
+                            watch.expired = True
+                            raise DeadlineExceededError
+                        elapsed = now - started
+                        if min_rate and elapsed >= limits.rate_grace and size < min_rate * elapsed:
+                            raise DownloadError(
+                                f"{current} sent {size:,} bytes in {elapsed:.1f} s, "
+                                f"{size / elapsed:,.0f} bytes/s, slower than the minimum of "
+                                f"{min_rate:,} bytes/s (DownloadLimits.min_bytes_per_second); "
+                                "aborted",
+                                service="http",
+                            )
             except BaseException:
                 tmp.unlink(missing_ok=True)
                 raise
@@ -736,13 +816,38 @@ class ImageDownloader(Closeable):
         return record
 
 
+def _lock_folder(out_dir: Path, timeout: float | None) -> filelock.BaseFileLock:
+    """Take the folder's download lock, or raise DownloadError naming who holds it."""
+    lock = filelock.FileLock(
+        out_dir / LOCK_NAME, timeout=-1 if timeout is None else timeout, thread_local=False
+    )
+    try:
+        lock.acquire()
+    except filelock.Timeout as exc:
+        try:
+            owner = (out_dir / _OWNER).read_text(encoding="utf-8").strip()
+        except OSError:
+            owner = ""
+        holder = f" (process {owner})" if owner.isdigit() else ""
+        waited = "" if not timeout else f" for {timeout:g} s"
+        raise DownloadError(
+            f"another download is running in {out_dir}{holder}: it holds "
+            f"{out_dir / LOCK_NAME}; waited{waited or ' not at all'}. Let it finish, "
+            "use another output folder, or wait for it (lock_timeout=..., download "
+            "--wait-for-lock SECONDS)",
+            transient=True,
+        ) from exc
+    (out_dir / _OWNER).write_text(str(os.getpid()), encoding="utf-8")
+    return lock
+
+
 def _check_status(response: requests.Response, url: str) -> None:
     status = response.status_code
     if status == 200:
         return
     retry_after = parse_retry_after(response.headers.get("Retry-After"))
     reason = response.reason or ""
-    if status in _TRANSIENT_STATUS or 500 <= status <= 599:
+    if status in RETRY_HTTP_STATUSES:  # the one table of redditvision.retry
         raise DownloadError(
             f"HTTP {status} {reason} from {url}".rstrip(),
             service="http",
@@ -754,6 +859,17 @@ def _check_status(response: requests.Response, url: str) -> None:
         f"HTTP {status} {reason} from {url}".replace("  ", " "),
         service="http",
         status=status,
+    )
+
+
+def _translate_raw(exc: Exception, url: str) -> DownloadError:
+    """Map a urllib3 or socket error while reading the body to a DownloadError."""
+    if isinstance(exc, urllib3.exceptions.ReadTimeoutError | TimeoutError):
+        return DownloadError(f"timed out reading the body of {url}", service="http", transient=True)
+    if isinstance(exc, urllib3.exceptions.DecodeError):
+        return DownloadError(f"cannot decode the body of {url}: {exc}", service="http")
+    return DownloadError(
+        f"the body of {url} was cut off: {type(exc).__name__}", service="http", transient=True
     )
 
 

@@ -45,6 +45,12 @@ class DownloadLimits:
         max_pixels: Largest ``width * height`` (default 89,478,485, Pillow's own
             ``Image.MAX_IMAGE_PIXELS`` decompression-bomb threshold). Checked from the
             image header before any pixel is decoded.
+        decode_memory: Bytes of decoded pixels allowed at once across all the images
+            being verified (default 1 GiB, 1,073,741,824): each decode reserves its
+            estimate (``width * height * bands * bytes-per-band``, plus a greyscale copy
+            for the hash, read from the header) and waits until it fits. One image over
+            the whole budget is decoded alone; the pixel cap bounds it (an RGBA PNG at
+            the cap is about 450 MB). JPEGs decode at up to 1/8 scale (libjpeg draft).
         formats: Pillow format names accepted (default JPEG, PNG, GIF, WEBP, BMP). The
             format is sniffed from the bytes, never from the ``Content-Type`` or the
             extension, and Pillow must open and verify the file as that format. SVG is
@@ -53,6 +59,18 @@ class DownloadLimits:
             by the network guard again.
         connect_timeout: Seconds to wait for a TCP/TLS connection (default 10.0).
         read_timeout: Seconds to wait between bytes of the answer (default 30.0).
+        deadline: Seconds one item may take in all, every attempt, redirect and retry
+            wait included (default 300.0). Enforced while the headers and the body
+            arrive, not only between attempts: a server that trickles one byte a second
+            is cut off at the deadline (the read timeout, being per read, never fires).
+            The item is then ``failed`` with a reason naming the deadline; not retried.
+        min_bytes_per_second: Slowest average body transfer accepted, in bytes per
+            second, measured once ``rate_grace`` seconds of body have passed (default
+            4,096; 0 turns the check off). A 30 MiB image at the minimum takes 2 hours,
+            so the deadline is the tighter bound for big files; the rate ends a trickle
+            early.
+        rate_grace: Seconds of body before the rate is checked (default 10.0): slow
+            starts (TCP slow start, a cold CDN cache) are not penalised.
         placeholder_urls: Regular expressions searched in the path of every URL on the
             way to the image; a match records the item as ``missing`` (the host serves a
             "this image was removed" picture). Default :data:`DEFAULT_PLACEHOLDER_URLS`.
@@ -64,10 +82,14 @@ class DownloadLimits:
 
     max_bytes: int = attrs.field(default=30 * 1024 * 1024, validator=attrs.validators.ge(1))
     max_pixels: int = attrs.field(default=89_478_485, validator=attrs.validators.ge(1))
+    decode_memory: int = attrs.field(default=1024**3, validator=attrs.validators.ge(1))
     formats: frozenset[str] = attrs.field(default=DEFAULT_FORMATS, converter=_formats)
     max_redirects: int = attrs.field(default=5, validator=attrs.validators.ge(0))
     connect_timeout: float = attrs.field(default=10.0, validator=attrs.validators.gt(0))
     read_timeout: float = attrs.field(default=30.0, validator=attrs.validators.gt(0))
+    deadline: float = attrs.field(default=300.0, validator=attrs.validators.gt(0))
+    min_bytes_per_second: int = attrs.field(default=4096, validator=attrs.validators.ge(0))
+    rate_grace: float = attrs.field(default=10.0, validator=attrs.validators.ge(0))
     placeholder_urls: tuple[str, ...] = attrs.field(
         default=DEFAULT_PLACEHOLDER_URLS, converter=_patterns
     )

@@ -31,6 +31,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
+from redditvision.download._deadline import attach_connection
 from redditvision.errors import UnsafeURLError
 
 __all__ = ["AddressPolicy", "GuardedAdapter", "check_url"]
@@ -70,10 +71,47 @@ def check_url(url: str) -> str:
     return host
 
 
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052 well-known prefix
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # RFC 4291 2.5.5.1, deprecated
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> list[tuple[str, ipaddress.IPv4Address]]:
+    """The IPv4 addresses an IPv6 address wraps, each with the name of its wrapping form.
+
+    6to4 (``2002::/16``, RFC 3056), Teredo (``2001::/32``, RFC 4380: its server and its
+    client), NAT64 (``64:ff9b::/96``, RFC 6052) and IPv4-compatible (``::a.b.c.d``,
+    RFC 4291). IPv4-mapped (``::ffff:a.b.c.d``) is unwrapped by the caller.
+    """
+    found: list[tuple[str, ipaddress.IPv4Address]] = []
+    if address.sixtofour is not None:
+        found.append(("6to4", address.sixtofour))
+    if address.teredo is not None:
+        server, client = address.teredo
+        found += [("Teredo (server)", server), ("Teredo (client)", client)]
+    if address in _NAT64:
+        found.append(("NAT64", ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)))
+    if address in _IPV4_COMPATIBLE and int(address) > 1:  # not :: nor ::1
+        found.append(("IPv4-compatible", ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)))
+    return found
+
+
 def _why_not_public(address: IPAddress) -> str | None:
-    """Say why an address is not a public one, or None when it is public."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    """Say why an address is not a public one, or None when it is public.
+
+    An IPv6 address that wraps an IPv4 one (IPv4-mapped, 6to4, Teredo, NAT64,
+    IPv4-compatible) is refused when the wrapped address is not public: a translator or
+    relay on the way would deliver the packets to it (``2002:7f00:1::`` is 127.0.0.1).
+    """
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        else:
+            for form, inner in _embedded_ipv4(address):
+                why = _why_not_public(inner)
+                if why is not None:
+                    return f"a {form} address wrapping {inner}, {why}"
+            if address in _NAT64:
+                return None  # DNS64 on an IPv6-only network: a public IPv4 behind NAT64
     if address.is_unspecified:
         return "the unspecified address"
     if address.is_loopback:
@@ -169,6 +207,15 @@ class _GuardMixin:
     socket_options: Any
     source_address: Any
 
+    def request(self, *args: Any, **kwargs: Any) -> Any:
+        """Send a request; first attach this connection to the item's deadline watch.
+
+        Raises:
+            DeadlineExceeded: The item's deadline already passed.
+        """
+        attach_connection(self)
+        return super().request(*args, **kwargs)  # type: ignore[misc] # the mixin is always on an HTTPConnection
+
     def _new_conn(self) -> socket.socket:
         try:
             infos = self._policy.resolve(self.host, self.port)
@@ -185,6 +232,9 @@ class _GuardMixin:
                 if self.source_address:
                     sock.bind(self.source_address)
                 sock.connect(sockaddr)
+                # Watched from here: a TLS handshake that trickles is cut at the deadline
+                # too (the connection's own socket is set only after the handshake).
+                attach_connection(sock)
                 return sock
             except TimeoutError as exc:
                 sock.close()

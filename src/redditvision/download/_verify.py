@@ -9,6 +9,7 @@ decompression bomb costs nothing.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import struct
 from pathlib import Path
@@ -17,12 +18,14 @@ import attrs
 import imagehash
 from PIL import Image, UnidentifiedImageError
 
+from redditvision.download._budget import MemoryBudget
 from redditvision.download._limits import DownloadLimits
 from redditvision.errors import DownloadError
 
 __all__ = [
     "EXTENSIONS",
     "VerifiedImage",
+    "decoded_bytes",
     "is_placeholder_url",
     "sniff_format",
     "verify_image",
@@ -115,12 +118,39 @@ class VerifiedImage:
     phash: str
 
 
-def verify_image(path: Path, limits: DownloadLimits) -> VerifiedImage:
+_BYTES_PER_BAND = {"I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2, "I": 4, "F": 4}
+
+
+def decoded_bytes(image: Image.Image) -> int:
+    """Estimate the memory of decoding ``image`` and hashing it, from its header only.
+
+    ``width * height * bands * bytes-per-band`` of the decoded mode (``RGBA``: 4 bands
+    of 1 byte; ``I;16``: 1 band of 2 bytes), plus ``width * height`` for the greyscale
+    copy the perceptual hash makes. A JPEG after ``draft`` reports its reduced size.
+
+    Args:
+        image: An opened, not yet loaded, Pillow image.
+
+    Returns:
+        Bytes.
+    """
+    width, height = image.size
+    bands = len(image.getbands())
+    per_band = _BYTES_PER_BAND.get(image.mode, 1)
+    return width * height * (bands * per_band + 1)
+
+
+def verify_image(
+    path: Path, limits: DownloadLimits, budget: MemoryBudget | None = None
+) -> VerifiedImage:
     """Check that a downloaded file is a whole image in an accepted format.
 
     Args:
         path: The file.
         limits: ``formats`` and ``max_pixels``.
+        budget: Memory budget shared with the other decodes running at once: the decode
+            waits until its estimated size (:func:`decoded_bytes`, read from the header)
+            fits. None for no budget.
 
     Returns:
         Format, size and perceptual hash.
@@ -155,8 +185,9 @@ def verify_image(path: Path, limits: DownloadLimits) -> VerifiedImage:
                 # still read, so truncation is caught, at a fraction of the cost. The
                 # perceptual hash only needs 32x32 pixels.
                 image.draft("L", (32, 32))
-            image.load()
-            phash = str(imagehash.phash(image))
+            with budget.reserve(decoded_bytes(image)) if budget else contextlib.nullcontext():
+                image.load()
+                phash = str(imagehash.phash(image))
     except DownloadError:
         raise
     except Image.DecompressionBombError as exc:

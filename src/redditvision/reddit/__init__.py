@@ -12,7 +12,12 @@ Every source yields :class:`~redditvision.models.ImagePost` from ``submissions()
 """
 
 from redditvision.reddit._media import SkipReason, resolve_media
-from redditvision.reddit._offline import DumpFileSource, ListingFileSource
+from redditvision.reddit._offline import (
+    DEFAULT_LISTING_MAX_BYTES,
+    DEFAULT_MAX_LINE_BYTES,
+    DumpFileSource,
+    ListingFileSource,
+)
 from redditvision.reddit._posts import (
     CollectStats,
     PostFilters,
@@ -29,6 +34,8 @@ from redditvision.reddit._source import (
 )
 
 __all__ = [
+    "DEFAULT_LISTING_MAX_BYTES",
+    "DEFAULT_MAX_LINE_BYTES",
     "LISTING_CAP",
     "SEARCH_SORTS",
     "SORTS",

@@ -327,7 +327,10 @@ def collect_submission(
 def _is_removed(data: Mapping[str, Any]) -> bool:
     if data.get("removed_by_category") or data.get("removed_by"):
         return True
-    return data.get("selftext") in _REMOVED_TEXTS or data.get("title") == "[deleted by user]"
+    selftext = data.get("selftext")
+    # A stranger's file may hold any JSON here: only a string can be a removal marker.
+    removed = isinstance(selftext, str) and selftext in _REMOVED_TEXTS
+    return removed or data.get("title") == "[deleted by user]"
 
 
 def _host(url: str) -> str:

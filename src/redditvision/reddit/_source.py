@@ -292,7 +292,61 @@ def _next_item(listing: Iterator[Any], what: str) -> Any:
     try:
         return next(listing, _END)
     except (prawcore.exceptions.PrawcoreException, praw.exceptions.PRAWException) as exc:
+        if isinstance(exc, prawcore.exceptions.OAuthException):
+            # prawcore's message ends with the body's error_description; the cause is
+            # kept (type, response), its text is not, as tracebacks print it (-vv).
+            code = _oauth_error_code(exc, None) or "an unregistered"
+            exc.args = (f"{code} error processing request (description withheld)",)
         raise translate_reddit_error(exc, what) from exc
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        # prawcore reads the token response as `response.json()["access_token"]`...: a
+        # body that is not JSON, or JSON of another shape, escapes as one of these.
+        raise SourceError(
+            f"Reddit answered with a malformed body while reading {what} "
+            f"({type(exc).__name__}: not the JSON an OAuth token endpoint or a listing "
+            "sends); the body is not shown, as a token endpoint's may hold credentials",
+            service="reddit",
+        ) from exc
+
+
+# The error codes of RFC 6749 section 5.2 (token endpoint) and 4.1.2.1 (authorization):
+# the only text of a token endpoint's error body that is printed.
+_OAUTH_ERROR_CODES = frozenset(
+    {
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "invalid_scope",
+        "access_denied",
+        "unsupported_response_type",
+        "server_error",
+        "temporarily_unavailable",
+    }
+)
+_TOKEN_PATH = "/api/v1/access_token"  # noqa: S105 - a URL path, not a secret
+
+
+def _oauth_error_code(exc: Exception, response: Any) -> str | None:
+    """The registered OAuth error code of a token endpoint's answer, else None.
+
+    Anything else in the body (``error_description``, free text, an unregistered code)
+    is a stranger's text and may echo the request: never shown.
+    """
+    code: Any = getattr(exc, "error", None)
+    if code is None and response is not None:
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        code = payload.get("error") if isinstance(payload, dict) else None
+    return code if isinstance(code, str) and code in _OAUTH_ERROR_CODES else None
+
+
+def _is_token_response(response: Any) -> bool:
+    url = getattr(response, "url", None)
+    return isinstance(url, str) and _TOKEN_PATH in url
 
 
 def _submission_data(submission: Any) -> dict[str, Any]:
@@ -316,8 +370,13 @@ def translate_reddit_error(exc: Exception, what: str) -> RedditVisionError:
         exc: The exception praw or prawcore raised.
         what: The listing concerned, for the message (``"r/BMW top"``).
 
+    Messages hold the HTTP status and, for the token endpoint, the registered OAuth error
+    code (RFC 6749 5.2), never the body of an answer: a token endpoint's may echo
+    credentials, and every body is a stranger's text.
+
     Returns:
-        :class:`ConfigError` for refused credentials (HTTP 401, OAuth errors), else a
+        :class:`ConfigError` for refused credentials (HTTP 401, any error of the token
+        endpoint ``/api/v1/access_token``, OAuth errors), else a
         :class:`SourceError` with ``service="reddit"``, the HTTP ``status`` when there was
         a response, ``retry_after`` from a 429's ``Retry-After``, and ``transient`` for
         429, 5xx and network failures.
@@ -334,10 +393,16 @@ def translate_reddit_error(exc: Exception, what: str) -> RedditVisionError:
             retry_after=seconds,
             transient=True,
         )
-    if isinstance(exc, prawcore.exceptions.OAuthException) or status == 401:
+    token = isinstance(exc, prawcore.exceptions.OAuthException) or _is_token_response(response)
+    if token or status == 401:
+        code = _oauth_error_code(exc, response) if token else None
+        said = f"HTTP {status}" if status is not None else "no HTTP status"
+        if token:
+            said += f", OAuth error {code!r}" if code else ", no registered OAuth error code"
         return ConfigError(
-            f"Reddit refused the credentials while reading {what}; check client_id, "
-            "client_secret and the app type at https://www.reddit.com/prefs/apps",
+            f"Reddit refused the credentials while reading {what} ({said}; the answer's "
+            "body is not shown); check client_id, client_secret and the app type at "
+            "https://www.reddit.com/prefs/apps",
             service="reddit",
             status=status,
         )
@@ -379,4 +444,7 @@ def translate_reddit_error(exc: Exception, what: str) -> RedditVisionError:
             status=status,
             transient=status is not None and status >= 500,
         )
-    return SourceError(f"praw failed while reading {what}: {exc}", service="reddit")
+    # praw's API exceptions carry text from Reddit's answer: only their type is shown.
+    return SourceError(
+        f"praw failed while reading {what}: {type(exc).__name__}", service="reddit", status=status
+    )
