@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import io
 import sys
+import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageOps
@@ -36,7 +39,7 @@ class ThumbnailExtractor:
     id = "test-thumbnail-8"
     version = "1"
     dim = 192
-    preprocessing: dict[str, Any] = {"resize": "8x8 box", "scale": "x / 255"}  # noqa: RUF012
+    preprocessing: dict[str, Any] = {"resize": "8x8 box", "scale": "x / 255"}
 
     def extract(
         self, images: Sequence[bytes], *, augmentation: str = "none"
@@ -47,7 +50,9 @@ class ThumbnailExtractor:
                 with Image.open(io.BytesIO(data)) as opened:
                     picture = opened.convert("RGB").resize((8, 8), Image.Resampling.BOX)
             except Exception as exc:
-                raise ImageDecodeError(f"image {index} cannot be decoded: {exc}", index=index) from exc
+                raise ImageDecodeError(
+                    f"image {index} cannot be decoded: {exc}", index=index
+                ) from exc
             if augmentation == "hflip":
                 picture = ImageOps.mirror(picture)
             rows.append(np.asarray(picture, dtype=np.float32).reshape(-1) / 255.0)
@@ -59,13 +64,39 @@ class ThumbnailExtractor:
 def photos(bmw_photos: Path) -> dict[str, list[Path]]:
     """Eight photos of each of three BMW models, by label."""
     return {
-        label: sorted((bmw_photos / folder).iterdir())[:8]
-        for label, (folder, _) in FOLDERS.items()
+        label: sorted((bmw_photos / folder).iterdir())[:8] for label, (folder, _) in FOLDERS.items()
     }
 
 
+_TRAINED: dict[Path, TrainedModel] = {}
+
+
+def tiny_model(bmw_photos: Path) -> TrainedModel:
+    """The thumbnail model, trained once per test session into a temporary folder."""
+    if bmw_photos not in _TRAINED:
+        folder = Path(tempfile.mkdtemp(prefix="redditvision-tiny-model-")) / "model"
+        _TRAINED[bmw_photos] = train_tiny_model(bmw_photos, folder)
+    return _TRAINED[bmw_photos]
+
+
+def wait_ready(url: str, *, api_key: str | None = None) -> None:
+    """Poll ``GET /health`` until the model is loaded (at most about 30 s)."""
+    for _ in range(600):
+        if httpx.get(url + "/health", timeout=5).status_code == 200:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{url} never became ready")
+
+
+def holdout_images(bmw_photos: Path, count: int = 12) -> list[bytes]:
+    """Real photos not used for training, from every folder in turn."""
+    folders = [sorted((bmw_photos / folder).iterdir())[8:] for folder, _ in FOLDERS.values()]
+    picked = [paths[i] for i in range(count) for paths in folders][:count]
+    return [path.read_bytes() for path in picked]
+
+
 def train_tiny_model(bmw_photos: Path, folder: Path) -> TrainedModel:
-    """Train the thumbnail model on 24 real photos into ``folder`` (about a second)."""
+    """Train the thumbnail model on 24 real photos into ``folder`` (seconds)."""
     images = [
         LabeledImage(path=path, label=label, original_label=FOLDERS[label][1], ml_use=use)
         for label, paths in photos(bmw_photos).items()

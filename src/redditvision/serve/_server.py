@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
+import signal
 import socket
 import threading
 from collections.abc import Callable
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any
 
 from redditvision.errors import ConfigError, MissingDependencyError, PredictionError
@@ -19,6 +21,8 @@ except ImportError as exc:  # pragma: no cover - the [serve] extra is missing
     ) from exc
 
 __all__ = ["BackgroundServer", "bind", "is_loopback", "serve_app"]
+
+logger = logging.getLogger(__name__)
 
 GRACEFUL_SHUTDOWN_SECONDS = 30.0
 """Seconds in-flight requests get to finish after SIGTERM before connections are closed."""
@@ -112,6 +116,10 @@ class _Server(uvicorn.Server):
             self._on_ready(self._url)
 
 
+def _taken(signum: int, frame: FrameType | None) -> None:
+    logger.info("received signal %d: shutting down", signum)
+
+
 def serve_app(
     app: Any,
     *,
@@ -125,7 +133,8 @@ def serve_app(
 
     On SIGTERM the listening socket closes (new connections are refused), requests in
     flight finish (up to ``timeout_graceful_shutdown`` seconds), then the app's lifespan
-    ends and this returns.
+    ends and this returns normally (in the main thread, the signal is taken here rather
+    than re-raised, so the caller can clean up and exit 0).
 
     Args:
         app: The app from :func:`create_app`.
@@ -145,10 +154,19 @@ def serve_app(
         on_ready=on_ready,
         url=_url(sock),
     )
+    # uvicorn re-raises the signal it caught once it has shut down; a no-op handler of ours
+    # takes it, so this returns and the caller closes the classifier (undeploying what it
+    # deployed) before the process exits.
+    previous: dict[signal.Signals, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for number in (signal.SIGINT, signal.SIGTERM):
+            previous[number] = signal.signal(number, _taken)
     try:
         server.run(sockets=[sock])
     finally:
         sock.close()
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 class BackgroundServer:
