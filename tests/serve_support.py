@@ -133,7 +133,7 @@ sys.path.insert(0, {tests!r})
 from serve_support import tiny_classifier
 
 with tiny_classifier({folder!r}) as classifier:
-    classifier.predict_many([])
+    _ = classifier.predictor
     serve(classifier, port=0, on_ready=lambda url: print("READY", url, flush=True),
           max_wait={max_wait!r}, max_batch_size={max_batch_size!r})
 print("STOPPED", flush=True)
