@@ -16,6 +16,7 @@ MODULES: tuple[str, ...] = (
     "redditvision.cli._models",
     "redditvision.cli._cloud",
     "redditvision.cli._compare",
+    "redditvision.cli._classify",
     "redditvision.cli._serve",
     "redditvision.cli._run",
 )
