@@ -276,14 +276,32 @@ def test_a_body_over_the_size_cap_is_refused_before_it_is_read(
 def test_a_request_past_its_timeout_gets_deadline_exceeded(
     classifier: Classifier, images: list[bytes]
 ) -> None:
-    # The batch waits 2 s for company; the request may wait 1 ms.
-    app = create_app(classifier, request_timeout=0.001, max_wait=2.0, max_batch_size=64)
+    # The batch waits 5 s for company; the request may take 1 s.
+    app = create_app(classifier, request_timeout=1.0, max_wait=5.0, max_batch_size=64)
     with BackgroundServer(app) as slow:
         wait_ready(slow.url)
         answer = httpx.post(slow.url + "/predict", json=body_for(images[0]), timeout=30)
         assert_google_error(answer, 504, "timeout")
         assert answer.json()["error"]["status"] == "DEADLINE_EXCEEDED"
         assert httpx.get(slow.url + "/health").status_code == 200
+
+
+def test_a_body_that_never_arrives_gets_a_timeout_and_the_server_keeps_serving(
+    classifier: Classifier, images: list[bytes]
+) -> None:
+    with BackgroundServer(create_app(classifier, request_timeout=0.5)) as slow:
+        wait_ready(slow.url)
+        host, port = slow.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=30) as raw:
+            raw.sendall(
+                b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b'Content-Length: 1000\r\n\r\n{"instances": ['
+            )
+            answer = raw.recv(65536)
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 408"), head
+        assert json.loads(body)["error"]["status"] == "DEADLINE_EXCEEDED"
+        assert_still_serving(slow, images[0])
 
 
 def test_a_client_that_disconnects_mid_request_does_not_stop_the_server(

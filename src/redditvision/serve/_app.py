@@ -218,8 +218,9 @@ def create_app(
             Vertex AI's online prediction limit).
         max_body_bytes: Largest request body in bytes (default 32 MiB); larger ones are
             refused before being read whole.
-        request_timeout: Seconds a request may wait for its answer (default 30), then 504
-            ``DEADLINE_EXCEEDED``.
+        request_timeout: Seconds a request may take from its headers to its answer
+            (default 30): a body still arriving then gets 408, a prediction not answered
+            yet 504, both ``DEADLINE_EXCEEDED``.
         max_batch_size: Most images in one forward pass (default the classifier's
             ``batch_size``).
         max_wait: Seconds the first request of a batch waits for more (default 0.005).
@@ -359,8 +360,15 @@ def create_app(
 
     async def predict(request: Request) -> Response:
         check_key(request)
+        deadline = asyncio.get_running_loop().time() + request_timeout
         try:
-            body = await read_body(request)
+            body = await asyncio.wait_for(read_body(request), timeout=request_timeout)
+        except TimeoutError as exc:
+            raise ApiError(
+                408,
+                f"the request body did not arrive within the {request_timeout:g}-second "
+                "request timeout",
+            ) from exc
         except ClientDisconnect:
             logger.info("a client disconnected before sending its whole request")
             return Response(status_code=499)
@@ -375,7 +383,8 @@ def create_app(
                 raise ApiError(503, f"the model could not be loaded: {state.load_error}")
             raise ApiError(503, "the model is still loading; retry shortly", retry_after=1)
         try:
-            ranked = await asyncio.wait_for(batcher.predict(parsed.images), timeout=request_timeout)
+            left = max(0.0, deadline - asyncio.get_running_loop().time())
+            ranked = await asyncio.wait_for(batcher.predict(parsed.images), timeout=left)
         except TimeoutError as exc:
             raise ApiError(
                 504, f"no answer within the {request_timeout:g}-second request timeout"
