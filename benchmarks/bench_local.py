@@ -49,7 +49,7 @@ def _chance(dataset: Any) -> tuple[float, float]:
 
 def run() -> list[dict[str, Any]]:
     from redditvision.backends.local import EfficientNetLite0Extractor, LocalBackend
-    from redditvision.dataset import LabelMap, label_folders
+    from redditvision.labels import LabelMap, label_folders
 
     if not DATA.is_dir():
         return [_row("skipped", 0, "", f"{DATA} is absent")]

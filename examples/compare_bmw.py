@@ -17,9 +17,10 @@ from pathlib import Path
 
 from redditvision import Classifier
 from redditvision.backends.local import ImageNetLabeler, LocalBackend
-from redditvision.dataset import LabelMap, label_folders, split_dataset
+from redditvision.labels import LabelMap, label_folders
 from redditvision.models import MLUse
 from redditvision.report import evaluate_comparison, write_report
+from redditvision.split import split_dataset
 from redditvision.vision import ComparisonReport, VisionComparator
 
 HERE = Path(__file__).resolve().parent

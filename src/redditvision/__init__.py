@@ -21,25 +21,8 @@ from redditvision.backends.vertex import (
     VertexDeployment,
     VertexPredictor,
 )
+from redditvision.checks import CheckIssue, DatasetCheckReport, check_dataset, convert_unsupported
 from redditvision.classify import Classifier, PredictionBackend, Predictor
-from redditvision.dataset import (
-    CheckIssue,
-    DatasetCheckReport,
-    LabelingReport,
-    LabelMap,
-    RuleSet,
-    check_dataset,
-    convert_unsupported,
-    export_label_csv,
-    group_near_duplicates,
-    label_csv,
-    label_folders,
-    label_records,
-    load_local_dataset,
-    normalize_label,
-    split_dataset,
-    write_local_dataset,
-)
 from redditvision.download import DownloadLimits, ImageDownloader
 from redditvision.errors import (
     ComparisonError,
@@ -55,6 +38,16 @@ from redditvision.errors import (
     StorageError,
     TrainingError,
     UnsafeURLError,
+)
+from redditvision.labels import (
+    LabelingReport,
+    LabelMap,
+    RuleSet,
+    export_label_csv,
+    label_csv,
+    label_folders,
+    label_records,
+    normalize_label,
 )
 from redditvision.manifest import ImageManifest
 from redditvision.metrics import compute_evaluation
@@ -90,7 +83,15 @@ from redditvision.reddit import (
 )
 from redditvision.report import ReportFiles, write_evaluation_report, write_report
 from redditvision.retry import DEFAULT, RetryPolicy, is_transient, parse_retry_after
-from redditvision.storage import DatasetWriter, GcsDatasetWriter, LocalDatasetWriter, UploadResult
+from redditvision.split import group_near_duplicates, split_dataset
+from redditvision.storage import (
+    DatasetWriter,
+    GcsDatasetWriter,
+    LocalDatasetWriter,
+    UploadResult,
+    load_local_dataset,
+    write_local_dataset,
+)
 from redditvision.training import AutoMLTrainer, TrainingBackend
 from redditvision.vision import (
     ClassComparison,

@@ -22,7 +22,7 @@ def _images_and_truth(
     images: Path, label_map_file: Path | None
 ) -> tuple[list[Path], list[str | None], dict[str, list[str]], dict[str, str]]:
     """Read the images: label folders give truth, aliases and the service label map."""
-    from redditvision.dataset import IMAGE_SUFFIXES, LabelMap, label_folders
+    from redditvision.labels import IMAGE_SUFFIXES, LabelMap, label_folders
 
     if not images.is_dir():
         raise ConfigError(f"--images {images} is not a folder")
