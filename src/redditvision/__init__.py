@@ -23,6 +23,13 @@ from redditvision.backends.vertex import (
 )
 from redditvision.checks import CheckIssue, DatasetCheckReport, check_dataset, convert_unsupported
 from redditvision.classify import Classifier, PredictionBackend, Predictor
+from redditvision.compare import (
+    ClassComparison,
+    ComparisonReport,
+    ComparisonSummary,
+    ImageComparison,
+    VisionComparator,
+)
 from redditvision.download import DownloadLimits, ImageDownloader
 from redditvision.errors import (
     ComparisonError,
@@ -39,6 +46,7 @@ from redditvision.errors import (
     TrainingError,
     UnsafeURLError,
 )
+from redditvision.labelers import CloudVisionLabeler, GenericLabeler, ImageLabels
 from redditvision.labels import (
     LabelingReport,
     LabelMap,
@@ -93,16 +101,6 @@ from redditvision.storage import (
     write_local_dataset,
 )
 from redditvision.training import AutoMLTrainer, TrainingBackend
-from redditvision.vision import (
-    ClassComparison,
-    CloudVisionLabeler,
-    ComparisonReport,
-    ComparisonSummary,
-    GenericLabeler,
-    ImageComparison,
-    ImageLabels,
-    VisionComparator,
-)
 
 # -- more public names are added below by each step's module --
 

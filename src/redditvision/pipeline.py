@@ -632,7 +632,7 @@ def _generic(config: RunConfig, clients: RunClients) -> Any:
     if clients.generic is not None:
         return clients.generic
     if config.compare.vision == "cloud":
-        from redditvision.vision import CloudVisionLabeler
+        from redditvision.labelers import CloudVisionLabeler
 
         return CloudVisionLabeler.from_env()
     from redditvision.backends.local import ImageNetLabeler
@@ -870,8 +870,8 @@ def run(
 
         def compare() -> Mapping[str, Any]:
             from redditvision.classify import Classifier
+            from redditvision.compare import VisionComparator
             from redditvision.report import write_report
-            from redditvision.vision import VisionComparator
 
             labeled = ds.load_local_dataset(labeled_file)
             images = (

@@ -408,7 +408,7 @@ def classify_posts(
             private addresses (tests, intranets only).
         low_confidence: Items whose top score is under this go to the low-confidence
             bucket (default 0.5), in ``[0, 1]``.
-        generic: A :class:`~redditvision.vision.GenericLabeler` whose top labels are kept
+        generic: A :class:`~redditvision.labelers.GenericLabeler` whose top labels are kept
             beside each prediction (default none).
         html: Write ``index.html`` (default True).
         progress: Called as ``progress(stage, count)`` (``"downloaded"``, ``"predicted"``).

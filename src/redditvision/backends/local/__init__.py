@@ -33,13 +33,13 @@ from redditvision.backends.local._extractor import (
     ImageDecodeError,
     default_num_threads,
 )
-from redditvision.backends.local._labeler import ImageNetLabeler, imagenet_class_names
 from redditvision.backends.local._search import (
     Candidate,
     SearchResult,
     default_candidates,
     search,
 )
+from redditvision.labelers.imagenet import ImageNetLabeler, imagenet_class_names
 
 __all__ = [
     "AUGMENTATIONS",
