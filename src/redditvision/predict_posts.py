@@ -467,6 +467,15 @@ def classify_posts(
     )
 
 
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("redditvision")
+    except metadata.PackageNotFoundError:  # pragma: no cover - run from a source tree
+        return "(source tree)"
+
+
 def _thumbnail(out_dir: Path, item: ClassifiedItem) -> str | None:
     """The item's thumbnail as a ``data:`` URI (cached under ``thumbnails/``), or None."""
     import base64
@@ -497,9 +506,10 @@ def write_html(
     """Write ``index.html``: the posts grouped by predicted label, with thumbnails and links.
 
     Groups: each label (confident predictions, most items first), then the low-confidence
-    bucket, then the items without a prediction and their reasons. The page is one file:
-    thumbnails are inlined as ``data:`` URIs and a Content-Security-Policy forbids every
-    outside request; every text is escaped (Jinja2 autoescape).
+    bucket, then the items without a prediction and their reasons. The page extends the
+    report layout (``redditvision/report/templates/base.html``: its styles, sortable tables
+    and Content-Security-Policy) and is one file: thumbnails are inlined as ``data:`` URIs
+    and no outside request is allowed; every text is escaped (Jinja2 autoescape).
 
     Args:
         items: The classified items.
@@ -515,11 +525,21 @@ def write_html(
     """
     import jinja2
 
+    from redditvision.report.html import CSP
+
     folder = Path(out_dir)
+    # This page's template, and the report layout it extends (base.html, report.css, ...).
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("redditvision", "templates"),
-        autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+        loader=jinja2.ChoiceLoader(
+            [
+                jinja2.PackageLoader("redditvision", "templates"),
+                jinja2.PackageLoader("redditvision.report", "templates"),
+            ]
+        ),
+        autoescape=True,
         undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
     groups: dict[str, list[ClassifiedItem]] = {}
     for item in items:
@@ -544,7 +564,12 @@ def write_html(
         sections.append({"title": "not classified", "kind": "none", "items": unclassified})
     thumbnails = {item.key: _thumbnail(folder, item) for item in items if item.classified}
     page = env.get_template("predict_posts.html").render(
-        sections=sections, summary=summary, thumbnails=thumbnails
+        title=f"Classified posts: {summary['classified']} of {summary['items']} images",
+        csp=CSP,
+        version=_version(),
+        sections=sections,
+        summary=summary,
+        thumbnails=thumbnails,
     )
     path = folder / HTML_FILE
     _write_atomic(path, page)
