@@ -1,4 +1,8 @@
-"""Developer sessions: ``nox -s tests lint typecheck docs benchmarks``.
+"""Developer sessions: ``nox -s tests slow lint typecheck docs benchmarks``.
+
+``tests`` (the default) runs every test not marked ``slow``; ``slow`` runs the acceptance
+tests that train real models or run the whole job (``@pytest.mark.slow``). CI (``.ci/run``)
+runs both, with ``CI=true`` so that a skipped test fails the run.
 
 The sessions that need the package run in one shared virtual environment, ``.nox/dev``,
 built by the ``dev`` session from ``requirements-dev.txt`` (which pins the CPU build of
@@ -38,8 +42,14 @@ def dev(session: nox.Session) -> None:
 
 @nox.session(python=False, requires=["dev"])
 def tests(session: nox.Session) -> None:
-    """Run the test suite (pytest), including the acceptance tests on ../shared/data."""
-    _dev(session, "python", "-m", "pytest", *session.posargs)
+    """Run the fast tests (pytest, every test not marked ``slow``)."""
+    _dev(session, "python", "-m", "pytest", "-m", "not slow", *session.posargs)
+
+
+@nox.session(python=False, requires=["dev"])
+def slow(session: nox.Session) -> None:
+    """Run the slow acceptance tests (marked ``slow``: real training, the whole job)."""
+    _dev(session, "python", "-m", "pytest", "-m", "slow", *session.posargs)
 
 
 @nox.session(python=False, requires=["dev"])

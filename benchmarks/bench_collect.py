@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import zstandard
 
+from benchmarks import measured, rate_runs, repeat, skipped
 from redditvision.reddit import DumpFileSource, ListingFileSource, resolve_media
 
 LISTING = (
@@ -18,60 +18,67 @@ LISTING = (
 )
 
 
-def _rate(count: int, seconds: float) -> float:
-    return count / seconds if seconds > 0 else float("inf")
+RUNS = 7  # each measurement is repeated; the table shows the median and the spread
 
 
 def run() -> list[dict[str, Any]]:
     if not LISTING.is_file():
-        return []
+        return [skipped("collect", "all", f"{LISTING} is absent")]
     children = [c["data"] for c in json.loads(LISTING.read_text("utf-8"))["data"]["children"]]
     rows: list[dict[str, Any]] = []
 
-    rounds = 50
-    start = time.perf_counter()
-    for _ in range(rounds):
-        for data in children:
-            resolve_media(data)
+    rounds = 10
+
+    def resolve_all() -> None:
+        for _ in range(rounds):
+            for data in children:
+                resolve_media(data)
+
     rows.append(
-        {
-            "benchmark": "collect",
-            "metric": "resolve_media",
-            "value": _rate(rounds * len(children), time.perf_counter() - start),
-            "unit": "submissions/s",
-            "note": "r/popular hot listing, 100 submissions x 50",
-        }
+        measured(
+            "collect",
+            "resolve_media",
+            rate_runs(rounds * len(children), repeat(resolve_all, RUNS)),
+            "submissions/s",
+            f"r/popular hot listing, {len(children)} submissions x {rounds} per run",
+        )
     )
 
-    start = time.perf_counter()
-    for _ in range(10):
-        list(ListingFileSource([LISTING]).submissions())
+    def read_listing() -> None:
+        for _ in range(2):
+            list(ListingFileSource([LISTING]).submissions())
+
     rows.append(
-        {
-            "benchmark": "collect",
-            "metric": "ListingFileSource",
-            "value": _rate(10 * len(children), time.perf_counter() - start),
-            "unit": "submissions/s",
-            "note": "644 kB listing file read and parsed 10 times",
-        }
+        measured(
+            "collect",
+            "ListingFileSource",
+            rate_runs(2 * len(children), repeat(read_listing, RUNS)),
+            "submissions/s",
+            "644 kB listing file read and parsed twice per run",
+        )
     )
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "RS.ndjson.zst"
         lines = "".join(json.dumps(d) + "\n" for d in children * 20).encode("utf-8")
         path.write_bytes(zstandard.ZstdCompressor().compress(lines))
-        start = time.perf_counter()
-        source = DumpFileSource([path])
-        for _ in source.submissions():
-            pass
+        seen: list[int] = []
+
+        def read_dump() -> None:
+            source = DumpFileSource([path])
+            for _ in source.submissions():
+                pass
+            seen.append(source.stats.posts_seen)
+
+        seconds = repeat(read_dump, RUNS)
         rows.append(
-            {
-                "benchmark": "collect",
-                "metric": "DumpFileSource (.zst)",
-                "value": _rate(source.stats.posts_seen, time.perf_counter() - start),
-                "unit": "submissions/s",
-                "note": "2,000 real submissions, zstandard NDJSON, streamed",
-            }
+            measured(
+                "collect",
+                "DumpFileSource (.zst)",
+                rate_runs(seen[0], seconds),
+                "submissions/s",
+                f"{seen[0]:,} real submissions, zstandard NDJSON, streamed",
+            )
         )
     return rows
 

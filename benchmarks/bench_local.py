@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks import skipped
+
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "cars" / "stanford-bmw"
 SERIES = {
     "1-2series": ["BMW 1 Series *"],
@@ -52,7 +54,7 @@ def run() -> list[dict[str, Any]]:
     from redditvision.labels import LabelMap, label_folders
 
     if not DATA.is_dir():
-        return [_row("skipped", 0, "", f"{DATA} is absent")]
+        return [skipped("local", "all", f"{DATA} is absent")]
     rows: list[dict[str, Any]] = []
     load_before = os.getloadavg()[0]
     series = label_folders(DATA, label_map=LabelMap.from_mapping(SERIES))

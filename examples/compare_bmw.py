@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 import time
 from pathlib import Path
 
-from redditvision import Classifier
+from redditvision import Classifier, RedditVisionError
 from redditvision.backends.local import LocalBackend
 from redditvision.compare import ComparisonReport, VisionComparator
 from redditvision.labelers import ImageNetLabeler
@@ -26,6 +27,14 @@ from redditvision.report import write_report
 from redditvision.split import split_dataset
 
 HERE = Path(__file__).resolve().parent
+
+
+def shown(path: Path) -> str:
+    """``path`` without ``..``: relative to the working directory when inside it."""
+    resolved = path.resolve()
+    return str(
+        resolved.relative_to(Path.cwd()) if resolved.is_relative_to(Path.cwd()) else resolved
+    )
 
 
 def aliases(label_map: LabelMap, folders: dict[str, set[str]]) -> dict[str, list[str]]:
@@ -97,10 +106,9 @@ def main(photos: Path, out: Path) -> None:
     started = time.monotonic()
     folder = out.parent / "models" / "bmw-series"
     with LocalBackend(model_dir=out.parent / "models") as backend:
-        if (folder / "model.json").is_file():  # the split is seeded: reuse the model
-            model = backend.load(folder)
-        else:
-            model = backend.train(dataset, out=folder)
+        # The split is seeded: the model of an earlier run was trained on the same photos.
+        reused = (folder / "model.json").is_file()
+        model = backend.load(folder) if reused else backend.train(dataset, out=folder)
         trained = time.monotonic() - started
         with Classifier(model.resource) as classifier:
             labeler = ImageNetLabeler(extractor=backend.extractor)  # type: ignore[arg-type]
@@ -113,9 +121,15 @@ def main(photos: Path, out: Path) -> None:
             )
             compared = time.monotonic() - started
     files = write_report(report, out, evaluation=evaluate_comparison(report), overwrite=True)
-    print(f"trained on {len(dataset.images) - len(test)} photos in {trained:.0f} s")
+    n_train = len(dataset.images) - len(test)
+    if reused:
+        print(
+            f"reused the model in {shown(folder)} (trained on {n_train} photos by an earlier run)"
+        )
+    else:
+        print(f"trained on {n_train} photos in {trained:.0f} s -> {shown(folder)}")
     print(f"compared {len(test)} held-out photos in {compared:.0f} s")
-    print(f"report: {files.html}")
+    print(f"report: {shown(files.html)}")
     print()
     print(rst_table(report))
     print()
@@ -133,4 +147,8 @@ if __name__ == "__main__":
     parser.add_argument("photos", type=Path, help="the stanford-bmw folder of model folders")
     parser.add_argument("out", type=Path, help="report folder to write")
     args = parser.parse_args()
-    main(args.photos, args.out)
+    try:
+        main(args.photos, args.out)
+    except RedditVisionError as exc:  # the library's one root error: one line, as the CLI
+        print(f"Error: {exc}", file=sys.stderr)
+        raise SystemExit(2 if isinstance(exc, ValueError) else 1) from None  # 2: bad input

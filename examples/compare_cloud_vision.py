@@ -16,12 +16,14 @@ image and feature; the first 1,000 units a month are free).
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from redditvision import (
     Classifier,
     CloudVisionLabeler,
     LabelMap,
+    RedditVisionError,
     VisionComparator,
     label_folders,
     write_report,
@@ -56,4 +58,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except RedditVisionError as exc:  # the library's one root error: one line, as the CLI
+        print(f"Error: {exc}", file=sys.stderr)
+        raise SystemExit(2 if isinstance(exc, ValueError) else 1) from None  # 2: bad input

@@ -16,6 +16,7 @@ for Cloud Storage. A re-run resumes: finished downloads and unchanged objects ar
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from redditvision import (
@@ -25,6 +26,7 @@ from redditvision import (
     PostFilters,
     RecordStatus,
     RedditImageSource,
+    RedditVisionError,
     RuleSet,
     check_dataset,
     label_records,
@@ -73,4 +75,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except RedditVisionError as exc:  # the library's one root error: one line, as the CLI
+        print(f"Error: {exc}", file=sys.stderr)
+        raise SystemExit(2 if isinstance(exc, ValueError) else 1) from None  # 2: bad input

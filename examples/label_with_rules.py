@@ -12,12 +12,13 @@ AI's limits, and writes the labeled dataset as JSON Lines::
 from __future__ import annotations
 
 import argparse
+import sys
 from collections import Counter
 from pathlib import Path
 
 from redditvision import (
     ImageManifest,
-    RecordStatus,
+    RedditVisionError,
     RuleSet,
     check_dataset,
     label_records,
@@ -32,18 +33,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("downloads", type=Path, help="folder written by `redditvision download`")
     parser.add_argument("rules", type=Path, help="TOML rules file")
     parser.add_argument("out", type=Path, help="labeled dataset to write (.jsonl)")
-    parser.add_argument("--target", default="vertex", help="limits to check: vertex/automl/local")
+    parser.add_argument(
+        "--target", default="local", help="limits to check: local (default)/vertex/automl"
+    )
     args = parser.parse_args(argv)
 
     with ImageManifest.for_folder(args.downloads) as manifest:
-        dataset, report = label_records(
-            manifest.records(RecordStatus.OK), RuleSet.from_toml(args.rules)
-        )
+        dataset, report = label_records(manifest.records(), RuleSet.from_toml(args.rules))
     dataset = split_dataset(dataset)
     splits = Counter(image.ml_use.value for image in dataset.images if image.ml_use)
     for label, count in dataset.counts().items():
         print(f"{dataset.label_map.get(label, label):>16}: {count} images")
-    print(f"splits: {dict(splits)}; unmatched: {len(report.unmatched)}")
+    failed = Counter(str(record.status) for record in report.not_ok)
+    print(f"splits: {dict(splits)}; unmatched: {len(report.unmatched)}; not ok: {dict(failed)}")
     check = check_dataset(dataset, target=args.target)
     for issue in (*check.errors, *check.warnings):
         print(f"{issue.code}: {issue.message}")
@@ -53,4 +55,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except RedditVisionError as exc:  # the library's one root error: one line, as the CLI
+        print(f"Error: {exc}", file=sys.stderr)
+        raise SystemExit(2 if isinstance(exc, ValueError) else 1) from None  # 2: bad input

@@ -11,11 +11,21 @@ every finished step::
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
+from redditvision import RedditVisionError
 from redditvision.pipeline import RunConfig, run
 
 HERE = Path(__file__).resolve().parent
+
+
+def shown(path: Path) -> str:
+    """``path`` without ``..``: relative to the working directory when inside it."""
+    resolved = path.resolve()
+    return str(
+        resolved.relative_to(Path.cwd()) if resolved.is_relative_to(Path.cwd()) else resolved
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,10 +43,16 @@ def main(argv: list[str] | None = None) -> int:
             f"{metrics.label:>12}  P {metrics.precision:.3f}  R {metrics.recall:.3f}",
             f"F1 {metrics.f1:.3f}",
         )
-    print(f"accuracy {evaluation.accuracy}, macro F1 {evaluation.macro_f1:.3f}")
-    print(f"report: {result.report_html}")
+    accuracy = "n/a" if evaluation.accuracy is None else f"{evaluation.accuracy:.3f}"
+    print(f"accuracy {accuracy}, macro F1 {evaluation.macro_f1:.3f}")
+    if result.report_html is not None:
+        print(f"report: {shown(result.report_html)}")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except RedditVisionError as exc:  # the library's one root error: one line, as the CLI
+        print(f"Error: {exc}", file=sys.stderr)
+        raise SystemExit(2 if isinstance(exc, ValueError) else 1) from None  # 2: bad input

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
-from redditvision import Classifier, TrainedModel, VertexAutoMLBackend
+from redditvision import Classifier, RedditVisionError, TrainedModel, VertexAutoMLBackend
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,4 +57,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except RedditVisionError as exc:  # the library's one root error: one line, as the CLI
+        print(f"Error: {exc}", file=sys.stderr)
+        raise SystemExit(2 if isinstance(exc, ValueError) else 1) from None  # 2: bad input

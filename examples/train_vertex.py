@@ -15,9 +15,16 @@ Credentials: Application Default Credentials (``gcloud auth application-default 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from redditvision import AutoMLTrainer, DatasetLocation, TrainingBudget, VertexAutoMLBackend
+from redditvision import (
+    AutoMLTrainer,
+    DatasetLocation,
+    RedditVisionError,
+    TrainingBudget,
+    VertexAutoMLBackend,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,4 +58,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except RedditVisionError as exc:  # the library's one root error: one line, as the CLI
+        print(f"Error: {exc}", file=sys.stderr)
+        raise SystemExit(2 if isinstance(exc, ValueError) else 1) from None  # 2: bad input

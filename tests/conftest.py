@@ -1,15 +1,28 @@
-"""Shared fixtures: the real data beside the checkout, and the retry testing switch."""
+"""Shared fixtures: the real data beside the checkout, and the retry testing switch.
+
+Also, before anything imports google-auth: no probe leaves the machine. google-auth, finding
+no credentials, probes the GCE metadata server (``metadata.google.internal`` and
+169.254.169.254); it reads ``GCE_METADATA_HOST`` and ``GCE_METADATA_IP`` once, when
+``google.auth.compute_engine._metadata`` is imported, so they are set here at import time
+(``.ci/run`` sets them too) to a closed loopback port (127.0.0.1:9, the discard port, where
+nothing listens on a test machine): the probe is refused at once instead of leaving the machine.
+"""
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
+CLOSED_METADATA_ADDRESS = "127.0.0.1:9"
+os.environ["GCE_METADATA_HOST"] = CLOSED_METADATA_ADDRESS
+os.environ["GCE_METADATA_IP"] = CLOSED_METADATA_ADDRESS
 
-from redditvision import retry
+from collections.abc import Iterator  # noqa: E402  (after the environment above)
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from redditvision import retry  # noqa: E402
 
 # One embedding cache for the whole test session (the local backend's default cache lives
 # under $XDG_CACHE_HOME): tests that train on the same real photos extract their features
@@ -17,10 +30,18 @@ from redditvision import retry
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="redditvision-tests-cache-")
 
 # The loopback HTTP image server (tests/harness) and the Cloud Storage emulator (harness_gcs).
-pytest_plugins = ["harness.plugin", "harness_gcs"]
+# harness.ci: in CI (CI=true) a skipped test fails the run.
+pytest_plugins = ["harness.plugin", "harness_gcs", "harness.ci", "pytester"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _metadata_server_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test sees the closed metadata address, even after one changed the environment."""
+    monkeypatch.setenv("GCE_METADATA_HOST", CLOSED_METADATA_ADDRESS)
+    monkeypatch.setenv("GCE_METADATA_IP", CLOSED_METADATA_ADDRESS)
 
 
 @pytest.fixture(autouse=True)

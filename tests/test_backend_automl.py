@@ -507,24 +507,6 @@ def test_bad_input_is_a_config_error_before_any_call(
     assert fake.server.calls == []
 
 
-def test_image_over_the_online_limit_is_reencoded_as_jpeg_under_it() -> None:
-    from redditvision.backends.automl import _fit_image
-
-    noise = Image.effect_noise((256, 256), 100).convert("RGB")
-    buffer = io.BytesIO()
-    noise.save(buffer, format="PNG")
-    big = buffer.getvalue()
-    limit = len(big) // 4
-
-    fitted = _fit_image(big, limit)
-
-    assert len(fitted) <= limit
-    assert Image.open(io.BytesIO(fitted)).format == "JPEG"
-    assert _fit_image(_png(), limit) == _png()  # small images are sent unchanged
-    with pytest.raises(PredictionError, match="cannot be decoded"):
-        _fit_image(b"x" * 100, 10)
-
-
 def test_vertex_spelling_of_the_model_type_is_accepted(fake: FakeAutoML, tmp_path: Path) -> None:
     with make_backend(fake, tmp_path, model_type="MOBILE_TF_VERSATILE_1") as mobile:
         assert mobile.model_type == "mobile-versatile-1"

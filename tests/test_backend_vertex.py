@@ -341,7 +341,7 @@ def test_an_image_over_the_online_limit_is_re_encoded_under_it(
 
 
 def test_bytes_over_the_limit_that_are_no_image_give_a_clear_error() -> None:
-    with pytest.raises(PredictionError, match=r"over the 1\.5 MB online prediction limit"):
+    with pytest.raises(PredictionError, match="over the 1,500,000-byte limit and is not an image"):
         fit_online_limit(b"\0" * (ONLINE_PREDICTION_LIMIT_BYTES + 1))
 
 

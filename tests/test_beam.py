@@ -10,22 +10,21 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import apache_beam as beam
 import attrs
 import pytest
 import requests
-
-beam = pytest.importorskip("apache_beam")
-
-from apache_beam.metrics.metric import MetricsFilter  # noqa: E402
-from apache_beam.options.pipeline_options import (  # noqa: E402
+import vcr
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.options.pipeline_options import (
     GoogleCloudOptions,
     StandardOptions,
 )
-from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline  # noqa: E402
-from apache_beam.testing.util import assert_that, equal_to  # noqa: E402
+from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
+from apache_beam.testing.util import assert_that, equal_to
 
-from harness import ImageHost, RouteAdapter  # noqa: E402
-from redditvision.beam import (  # noqa: E402
+from harness import ImageHost, RouteAdapter
+from redditvision.beam import (
     BIGQUERY_SCHEMA,
     DeadLetter,
     ImageResult,
@@ -35,10 +34,10 @@ from redditvision.beam import (  # noqa: E402
     build_pipeline,
     result_to_row,
 )
-from redditvision.beam.__main__ import main, parse_args  # noqa: E402
-from redditvision.errors import MissingDependencyError  # noqa: E402
-from redditvision.labelers import ImageLabels  # noqa: E402
-from redditvision.models import (  # noqa: E402
+from redditvision.beam.__main__ import main, parse_args
+from redditvision.errors import MissingDependencyError
+from redditvision.labelers import ImageLabels
+from redditvision.models import (
     GenericLabel,
     ImageRecord,
     LabeledDataset,
@@ -46,7 +45,7 @@ from redditvision.models import (  # noqa: E402
     Prediction,
     RecordStatus,
 )
-from redditvision.reddit import DumpFileSource, ListingFileSource  # noqa: E402
+from redditvision.reddit import DumpFileSource, ListingFileSource
 
 SUBMIT_IMAGES = [f"TestSubreddit.test_submit_image.{i}.json" for i in range(3)]
 GALLERY = "TestSubreddit.test_submit_gallery.0.json"
@@ -132,7 +131,6 @@ def _replayed_source() -> Any:
 def test_read_submissions_reads_subreddits_through_praw_and_dead_letters_a_failing_one(
     reddit_data: Path,
 ) -> None:
-    vcr = pytest.importorskip("vcr")
     expected = list(
         ListingFileSource(
             [reddit_data / "listings" / "TestSubmission.test_hide_multiple_in_batches.0.json"]
@@ -302,7 +300,6 @@ def test_import_without_beam_names_the_extra(monkeypatch: pytest.MonkeyPatch) ->
 @pytest.fixture(scope="module")
 def tiny_model(bmw_photos: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real local model trained on 4 + 4 real photos (Z4 against X5), one head, no search."""
-    pytest.importorskip("torch")
     from redditvision.backends.local import Candidate, LocalBackend
 
     images = [

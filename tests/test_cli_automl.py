@@ -59,7 +59,13 @@ def test_deploy_and_undeploy_a_legacy_automl_model(fake: FakeAutoML, tmp_path: P
     )
 
     assert deployed.exit_code == 0, deployed.output
-    assert last_json(deployed.stdout) == {"backend": "automl", "model": model, "deployed": True}
+    assert last_json(deployed.stdout) == {
+        "backend": "automl",
+        "model": model,
+        "endpoint": None,  # AutoML v1 serves from the model itself
+        "deployed_model_id": None,
+        "deployed": True,
+    }
     assert fake.models[model].deployment_state == DEPLOYED
     (call,) = fake.server.calls_to("DeployModel")
     assert call.request.image_classification_model_deployment_metadata.node_count == 2
@@ -67,8 +73,20 @@ def test_deploy_and_undeploy_a_legacy_automl_model(fake: FakeAutoML, tmp_path: P
     undeployed = runner.invoke(main, ["undeploy", "--model", model, *automl_args(fake, tmp_path)])
 
     assert undeployed.exit_code == 0, undeployed.output
-    assert last_json(undeployed.stdout)["undeployed"] is True
+    assert last_json(undeployed.stdout) == {
+        "backend": "automl",
+        "target": model,
+        "undeployed": [model],
+        "endpoint_deleted": False,
+    }
     assert fake.models[model].deployment_state == UNDEPLOYED
+
+    again = runner.invoke(main, ["deploy", "--model", model, *automl_args(fake, tmp_path)])
+    assert again.exit_code == 0, again.output
+    assert last_json(again.stdout)["deployed"] is True
+    already = runner.invoke(main, ["deploy", "--model", model, *automl_args(fake, tmp_path)])
+    assert last_json(already.stdout)["deployed"] is False  # deployed already: nothing sent
+    assert len(fake.server.calls_to("DeployModel")) == 2
 
 
 def test_deploy_of_a_missing_automl_model_exits_with_the_servers_message(

@@ -9,8 +9,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-pytest.importorskip("torch")
-
 from redditvision.cli import main
 
 FOLDERS = ("BMW Z4 Convertible 2012", "BMW X5 SUV 2007")

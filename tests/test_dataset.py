@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import random
 from pathlib import Path
@@ -181,10 +182,10 @@ def test_exported_csv_is_filled_in_and_read_back(tmp_path: Path) -> None:
     records.append(attrs.evolve(records[0], post_id="gone", status=RecordStatus.FAILED, path=None))
     out = tmp_path / "to-label.csv"
     assert export_label_csv(records, out) == 3
-    lines = out.read_text().splitlines()
-    assert lines[0] == "path,label,url,title,flair,subreddit,permalink"
-    filled = [lines[0]] + [line.replace(",,", ",E46,", 1) for line in lines[1:]]
-    out.write_text("\n".join(filled) + "\n")
+    rows = list(csv.reader(out.open(newline="", encoding="utf-8")))
+    assert rows[0] == ["path", "label", "url", "title", "flair", "subreddit", "permalink"]
+    with out.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([rows[0], *([row[0], "E46", *row[2:]] for row in rows[1:])])
     dataset = label_csv(out)
     assert dataset.counts() == {"E46": 3}
 
@@ -542,7 +543,7 @@ def test_cli_labels_downloads_by_rules_and_lists_unmatched_images(
     assert summary["counts"] == {"L_3_4series": 3, "z3_4_8": 3}
     assert summary["unmatched"] == 2
     unmatched = (out / "unmatched.csv").read_text().splitlines()
-    assert [line.split(",")[3] for line in unmatched[1:]] == ["Spotted this", "Nice wheels"]
+    assert [row[3] for row in csv.reader(unmatched[1:])] == ["Spotted this", "Nice wheels"]
     assert len(load_local_dataset(out).images) == 6
 
 
@@ -562,6 +563,12 @@ def test_cli_label_reports_a_bad_rules_file_and_a_small_label(tmp_path: Path) ->
     assert "rule 1 (x) has an invalid title regex '(unclosed'" in bad.output
 
     _folders(tmp_path / "images", {"big": 12, "tiny": 3})
-    small = runner.invoke(main, ["label", "--images", str(tmp_path / "images")])
+    images = str(tmp_path / "images")
+    small = runner.invoke(main, ["label", "--images", images, "--target", "vertex"])
     assert small.exit_code == 2
     assert "label tiny has 3 image(s); vertex needs at least 10" in small.output
+    # Without --target the check is the local backend's (the default backend): 2 per label.
+    local = runner.invoke(main, ["label", "--images", images])
+    assert local.exit_code == 0, local.output
+    assert "checked for local" in local.output
+    assert "at least 100 per label" not in local.output

@@ -135,6 +135,22 @@ def test_per_host_cap_bounds_requests_in_flight(
     assert host.max_in_flight <= 2
 
 
+def test_32_workers_keep_at_least_16_requests_in_flight_at_once(
+    image_host: ImageHost, make_downloader: Callable[..., ImageDownloader]
+) -> None:
+    # The server answers nothing until 16 requests wait at the same time (gather), so the
+    # run only completes promptly, with `gathered` true, if the 32 workers really overlap.
+    # 16, not 32: the workers also decode, hash and commit between requests.
+    urls = [image_host.serve(f"/{i}.png", png_bytes(color=(i * 5 % 255, i, 0))) for i in range(64)]
+    image_host.gather(16, timeout=60)
+    downloader = make_downloader(concurrency=32, per_host=32)
+    records = fetch_all(downloader, *(post(f"p{i}", url) for i, url in enumerate(urls)))
+    assert {r.status for r in records.values()} == {RecordStatus.OK}
+    assert len(records) == 64
+    assert image_host.gathered, f"at most {image_host.max_in_flight} requests were in flight"
+    assert 16 <= image_host.max_in_flight <= 32
+
+
 def test_real_reddit_urls_reach_loopback_through_the_harness_session(
     image_host: ImageHost, photos: list[bytes], make_downloader: Callable[..., ImageDownloader]
 ) -> None:

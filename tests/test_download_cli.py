@@ -172,11 +172,14 @@ def _rows(database: Path) -> int:
 def test_sigkill_mid_run_then_rerun_leaves_complete_unique_files(
     photo_bytes: list[bytes], tmp_path: Path
 ) -> None:
-    with ImageHost(latency=0.25) as host:
+    with ImageHost() as host:
         urls = [host.serve(f"/{i}.jpg", photo_bytes[i]) for i in range(30)]
         urls += [host.serve(f"/repost{i}.jpg", photo_bytes[i]) for i in range(6)]
         posts_file = tmp_path / "posts.jsonl"
         posts_file.write_text(jsonl(*(post(f"p{i}", url) for i, url in enumerate(urls))))
+        # The first six photos are answered; every later request is held unanswered, so
+        # the kill lands at a known moment: six rows committed, both workers waiting.
+        host.hold(*(f"/{i}.jpg" for i in range(6, 30)), *(f"/repost{i}.jpg" for i in range(6)))
         out = tmp_path / "out"
         command = [
             sys.executable, "-c", "from redditvision.cli import main; main()",
@@ -184,25 +187,29 @@ def test_sigkill_mid_run_then_rerun_leaves_complete_unique_files(
             "--allow-private-networks", "--json-summary",
         ]  # fmt: skip
         first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 120
-        while _rows(out / "manifest.sqlite") < 6 and time.monotonic() < deadline:
-            if first.poll() is not None:
-                break
-            time.sleep(0.05)
-        first.send_signal(signal.SIGKILL)
-        first.communicate(timeout=30)
+        try:
+            host.wait_held(2)  # both workers are inside a held request: nothing else moves
+            deadline = time.monotonic() + 120
+            while _rows(out / "manifest.sqlite") < 6 and time.monotonic() < deadline:
+                time.sleep(0.05)  # the six answered photos are being committed
+            assert first.poll() is None, "the download ended before it could be killed"
+        finally:
+            first.send_signal(signal.SIGKILL)
+            first.communicate(timeout=30)
         assert first.returncode == -signal.SIGKILL  # killed mid-run, not finished
-        done_before = _rows(out / "manifest.sqlite")
-        assert 6 <= done_before < len(urls)
+        with ImageManifest.for_folder(out) as manifest:
+            assert {r.key for r in manifest.records()} == {f"p{i}:0" for i in range(6)}
+        assert host.hits("/6.jpg") == host.hits("/7.jpg") == 1  # the two held when killed
 
+        host.release()
         second = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
         assert second.returncode == 0, second.stderr
         summary = json.loads(second.stdout.strip().splitlines()[-1])
-        hits = sum(host.hits(f"/{i}.jpg") for i in range(30)) + sum(
-            host.hits(f"/repost{i}.jpg") for i in range(6)
-        )
+        hits = {i: host.hits(f"/{i}.jpg") for i in range(30)}
+        repost_hits = [host.hits(f"/repost{i}.jpg") for i in range(6)]
 
-    assert summary["ok"] + summary["duplicates"] == len(urls)
+    # The run's summary covers every item of the input, those done before the kill too.
+    assert (summary["ok"], summary["duplicates"], summary["failed"]) == (30, 6, 0)
     with ImageManifest.for_folder(out) as manifest:
         records = list(manifest.records())
     assert len(records) == len(urls)
@@ -213,5 +220,9 @@ def test_sigkill_mid_run_then_rerun_leaves_complete_unique_files(
         assert file.stem == hashlib.sha256(file.read_bytes()).hexdigest()
     assert {r.path for r in records} == set(files)
     assert not list((out / ".partial").glob("*.part"))
-    # What was committed before the kill was not fetched again (at most the two in flight were).
-    assert hits <= len(urls) + 2
+    # What was committed before the kill was not fetched again; the two requests that were
+    # in flight at the kill were fetched again, everything else once.
+    assert [hits[i] for i in range(6)] == [1] * 6
+    assert (hits[6], hits[7]) == (2, 2)
+    assert [hits[i] for i in range(8, 30)] == [1] * 22
+    assert repost_hits == [1] * 6

@@ -11,8 +11,6 @@ from pathlib import Path
 import attrs
 import pytest
 
-pytest.importorskip("torch")
-
 from redditvision.backends.local import (
     Candidate,
     EfficientNetLite0Extractor,

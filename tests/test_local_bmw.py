@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("torch")
-
 from redditvision.backends.local import Candidate, LocalBackend
 from redditvision.classify import Classifier
 from redditvision.labels import LabelMap, label_folders

@@ -9,8 +9,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-pytest.importorskip("torch")
-
 from redditvision.backends.local import (
     EfficientNetLite0Extractor,
     ImageDecodeError,

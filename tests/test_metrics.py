@@ -15,8 +15,6 @@ from redditvision.metrics import (
     evaluation_to_json,
 )
 
-pytest.importorskip("sklearn")
-
 LABELS = ["a", "b", "c"]
 PROBA = np.array(
     [

@@ -44,3 +44,10 @@ def test_the_wheel_holds_the_licence_named_in_its_metadata(wheel_names: list[str
 def test_the_wheel_is_typed_and_holds_no_tests(wheel_names: list[str]) -> None:
     assert "redditvision/py.typed" in wheel_names
     assert not [name for name in wheel_names if name.startswith("tests/")]
+
+
+def test_the_wheel_ships_the_report_templates(wheel_names: list[str]) -> None:
+    templates = ROOT / "src" / "redditvision" / "report" / "templates"
+    expected = {f"redditvision/report/templates/{path.name}" for path in templates.iterdir()}
+    assert "redditvision/report/templates/base.html" in expected
+    assert expected <= set(wheel_names)

@@ -543,9 +543,11 @@ def test_pr_curves_are_steps_of_interpolated_precision() -> None:
         for t, p, r in ((0.9, 1.0, 0.5), (0.5, 0.8, 0.8), (0.3, 0.9, 1.0), (0.0, 0.5, 1.0))
     ]
     recall, precision = _interpolated(points)
-    assert recall == [0.0, 0.5, 0.8, 1.0, 1.0]
+    # The curve stops at the first point of full recall: threshold 0.0 (everything predicted,
+    # precision 0.5) adds no recall, only false positives.
+    assert recall == [0.0, 0.5, 0.8, 1.0]
     # At each recall, the best precision at that recall or higher: never rising to the right.
-    assert precision == [1.0, 1.0, 0.9, 0.9, 0.9]
+    assert precision == [1.0, 1.0, 0.9, 0.9]
 
 
 def test_every_page_extends_the_one_base_layout() -> None:

@@ -7,14 +7,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from harness_gcs import GcsEmulator
-from redditvision import DatasetError, LabeledDataset, MLUse, StorageError, retry
+from harness_gcs import GcsEmulator, PreconditionLayer
+from redditvision import ConfigError, DatasetError, LabeledDataset, MLUse, StorageError, retry
 from redditvision.cli import main
 from redditvision.labels import LabelMap, label_folders
 from redditvision.split import split_dataset
@@ -172,7 +171,7 @@ def test_empty_dataset_is_refused_before_any_request(gcs_emulator: GcsEmulator) 
 
 def test_emulator_host_without_scheme_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", "127.0.0.1:9023")
-    with pytest.raises(Exception, match="needs a scheme"):
+    with pytest.raises(ConfigError, match="needs a scheme"):
         GcsDatasetWriter.from_env(bucket="cars")
 
 
@@ -204,7 +203,10 @@ def test_local_writer_lays_out_the_dataset_and_skips_unchanged_files(
 
 
 def test_upload_killed_mid_run_completes_on_rerun_with_nothing_missing(
-    bmw_series: LabeledDataset, gcs_emulator: GcsEmulator, tmp_path: Path
+    bmw_series: LabeledDataset,
+    gcs_emulator: GcsEmulator,
+    gcs_preconditions: PreconditionLayer,
+    tmp_path: Path,
 ) -> None:
     gcs_emulator.create_bucket("cars")
     subset = LabeledDataset(
@@ -214,28 +216,27 @@ def test_upload_killed_mid_run_completes_on_rerun_with_nothing_missing(
     total = len(subset.images)
     assert total == 122
     dataset_file = write_local_dataset(subset, tmp_path / "dataset.jsonl")
+    # The layer in front of the emulator (STORAGE_EMULATOR_HOST) forwards ten uploads and
+    # holds every later one, so the kill lands at a known moment: exactly ten stored.
+    gcs_preconditions.hold_uploads_after(10)
     command = [sys.executable, "-c", "from redditvision.cli import main; main()", "upload"]
     command += ["--dataset", str(dataset_file), "--bucket", "cars", "--prefix", "killed"]
     process = subprocess.Popen(command, env=os.environ.copy())
     try:
-        deadline = time.monotonic() + 120
-        while process.poll() is None and time.monotonic() < deadline:
-            if len(_objects(gcs_emulator, "cars", "killed")) >= 10:
-                break
-            time.sleep(0.05)
+        gcs_preconditions.wait(held=1, answered=10)
         assert process.poll() is None, "the upload ended before it could be killed"
-        process.send_signal(signal.SIGKILL)
     finally:
+        process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
+        gcs_preconditions.release(drop=True)  # what was held dies with the client
     assert process.returncode == -signal.SIGKILL
     partial = _objects(gcs_emulator, "cars", "killed")
-    assert 10 <= len(partial) < total
+    assert len(partial) == 10
     assert "killed/import.csv" not in partial
 
     with GcsDatasetWriter.from_env(bucket="cars", prefix="killed") as writer:
         result = writer.write(load_local_dataset(dataset_file))
-    assert result.uploaded + result.skipped_unchanged == total
-    assert result.skipped_unchanged >= len(partial)
+    assert (result.uploaded, result.skipped_unchanged) == (total - 10, 10)
     images = {n for n in _objects(gcs_emulator, "cars", "killed") if n.endswith(".jpg")}
     assert len(images) == total
     rows = _read(gcs_emulator, "cars", "killed/import.csv").splitlines()

@@ -43,7 +43,6 @@ def tiny_model(bmw_photos: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     Its service labels are ``z3_4_8`` and ``x_suv``; the user's names ``z3-4-8`` and
     ``x-suv`` come back in predictions through the label map.
     """
-    pytest.importorskip("torch")
     from redditvision.backends.local import Candidate, LocalBackend
 
     images = [
@@ -265,7 +264,6 @@ def test_truth_of_the_wrong_length_is_a_config_error(tmp_path: Path) -> None:
         def close(self) -> None:
             pass
 
-    pytest.importorskip("torch")
     with Classifier(tmp_path) as unopened:  # never opened: nothing is predicted
         comparator = VisionComparator(generic=Silent(), custom=unopened)
         with pytest.raises(ConfigError, match="2 labels for 1 images"):
@@ -415,7 +413,6 @@ def test_cli_compare_with_cloud_vision_and_no_credentials_says_how_to_log_in(
 
     from redditvision.cli import main
 
-    pytest.importorskip("torch")
     images = tmp_path / "flat"
     images.mkdir()
     Image.new("RGB", (8, 8)).save(images / "one.png")

@@ -1,25 +1,24 @@
-"""Import-file formats of the training targets: one line per image.
+"""Import-file formats of the training targets, read from the backends that declare them.
 
-A temporary home: each cloud's formats (the ML-use keys, the CSV and JSONL shapes) move into
-its backend module.
+Each backend declares the formats it trains from, in its own module
+(:data:`redditvision.backends.vertex.IMPORT_FORMATS`: ``vertex_csv``, ``vertex_jsonl``;
+:data:`redditvision.backends.automl.IMPORT_FORMATS`: ``automl_csv``; the local backend's
+``local_jsonl``), with the file name and the renderer. This module is what the dataset
+writers use: :func:`render_import_file` and the views :data:`IMPORT_FORMATS` and
+:data:`IMPORT_FILE_NAMES` over the backend registry.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, Literal, overload
 
 from redditvision.errors import DatasetError
-from redditvision.models import LabeledDataset, LabeledImage, MLUse
+from redditvision.models import LabeledDataset, LabeledImage
 
 __all__ = [
-    "AUTOML_ML_USE",
     "IMPORT_FILE_NAMES",
     "IMPORT_FORMATS",
-    "VERTEX_ML_USE_KEY",
     "ImportFormat",
     "local_line",
     "render_import_file",
@@ -28,24 +27,49 @@ __all__ = [
 ImportFormat = Literal["vertex_csv", "vertex_jsonl", "automl_csv", "local_jsonl"]
 """The import-file formats :func:`render_import_file` writes."""
 
-IMPORT_FORMATS: tuple[str, ...] = ("vertex_csv", "vertex_jsonl", "automl_csv", "local_jsonl")
-"""Every import format, in the order the docs list them."""
 
-IMPORT_FILE_NAMES: Mapping[str, str] = {
-    "vertex_csv": "import.csv",
-    "vertex_jsonl": "import.jsonl",
-    "automl_csv": "import_automl.csv",
-    "local_jsonl": "dataset.jsonl",
-}
+class _FormatNames(Sequence[str]):
+    """Every registered import format name (read from the registry on each use)."""
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        from redditvision.backends._registry import import_format_names
+
+        return import_format_names()[index]
+
+    def __len__(self) -> int:
+        from redditvision.backends._registry import import_format_names
+
+        return len(import_format_names())
+
+    def __repr__(self) -> str:
+        return repr(tuple(self))
+
+
+class _FileNames(Mapping[str, str]):
+    """Import format name -> its file name (read from the registry on each use)."""
+
+    def __getitem__(self, name: str) -> str:
+        from redditvision.backends._registry import import_format
+
+        return import_format(name).file_name
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(IMPORT_FORMATS)
+
+    def __len__(self) -> int:
+        return len(IMPORT_FORMATS)
+
+
+IMPORT_FORMATS: Sequence[str] = _FormatNames()
+"""Every import format, backend by backend (``local_jsonl``, ``vertex_csv``,
+``vertex_jsonl``, ``automl_csv`` with the built-in backends)."""
+
+IMPORT_FILE_NAMES: Mapping[str, str] = _FileNames()
 """File name of each import format inside a dataset folder or prefix."""
-
-VERTEX_ML_USE_KEY = "aiplatform.googleapis.com/ml_use"
-AUTOML_ML_USE = {
-    MLUse.TRAINING: "TRAIN",
-    MLUse.VALIDATION: "VALIDATION",
-    MLUse.TEST: "TEST",
-    None: "UNASSIGNED",
-}
 
 
 def render_import_file(
@@ -54,9 +78,9 @@ def render_import_file(
     *,
     uri_for: Callable[[LabeledImage], str],
 ) -> str:
-    r"""Render the import file of a dataset as text.
+    r"""Render the import file of a dataset as text, with the renderer of its backend.
 
-    Formats (one line per image, ``\n`` line ends):
+    The built-in formats (one line per image, ``\n`` line ends):
 
     * ``vertex_csv``: ``ml_use,gs://...,label`` with ml_use ``training``, ``validation``
       or ``test`` (Vertex AI image classification CSV, ``[ML_USE,]GCS_FILE_PATH[,LABEL]``;
@@ -83,37 +107,15 @@ def render_import_file(
     Raises:
         DatasetError: Unknown format.
     """
-    buffer = io.StringIO()
-    if import_format in ("vertex_csv", "automl_csv"):
-        writer = csv.writer(buffer, lineterminator="\n")
-        unsplit = all(image.ml_use is None for image in dataset.images)
-        for image in dataset.images:
-            uri = uri_for(image)
-            if import_format == "automl_csv":
-                writer.writerow([AUTOML_ML_USE[image.ml_use], uri, image.label])
-            elif unsplit:
-                writer.writerow([uri, image.label])
-            else:
-                use = image.ml_use.value if image.ml_use else MLUse.TRAINING.value
-                writer.writerow([use, uri, image.label])
-    elif import_format == "vertex_jsonl":
-        for image in dataset.images:
-            line: dict[str, Any] = {
-                "imageGcsUri": uri_for(image),
-                "classificationAnnotation": {"displayName": image.label},
-            }
-            if image.ml_use is not None:
-                line["dataItemResourceLabels"] = {VERTEX_ML_USE_KEY: image.ml_use.value}
-            buffer.write(json.dumps(line, ensure_ascii=False) + "\n")
-    elif import_format == "local_jsonl":
-        for image in dataset.images:
-            buffer.write(json.dumps(local_line(image, uri_for(image)), ensure_ascii=False))
-            buffer.write("\n")
-    else:
+    from redditvision.backends._registry import import_format as find_format
+
+    try:
+        kind = find_format(import_format)
+    except KeyError:
         raise DatasetError(
             f"unknown import format {import_format!r}; choose one of {', '.join(IMPORT_FORMATS)}"
-        )
-    return buffer.getvalue()
+        ) from None
+    return kind.render(dataset, uri_for)
 
 
 def local_line(image: LabeledImage, path: str) -> dict[str, Any]:
@@ -126,12 +128,6 @@ def local_line(image: LabeledImage, path: str) -> dict[str, Any]:
     Returns:
         ``{"path", "label", "original_label", "ml_use", "sha256", "group", "source"}``.
     """
-    return {
-        "path": path,
-        "label": image.label,
-        "original_label": image.original_label,
-        "ml_use": image.ml_use.value if image.ml_use else None,
-        "sha256": image.sha256,
-        "group": image.group,
-        "source": image.source,
-    }
+    from redditvision.backends.local._limits import local_line as line
+
+    return line(image, path)

@@ -2,24 +2,29 @@
 
 :func:`check_dataset` returns a :class:`DatasetCheckReport` of errors (the service would
 refuse the dataset or the model would be unsound) and warnings; :func:`convert_unsupported`
-turns images a target does not train on into PNG or JPEG. Each target's figures are one
-:class:`TargetLimits` in :data:`TARGET_LIMITS`, read through :func:`target_limits` only.
+turns images a target does not train on into PNG or JPEG. A target is a registered backend:
+its figures are the :class:`~redditvision.backends.TargetLimits` the backend declares
+(in its own module), read through the backend registry by :func:`target_limits` only.
 """
 
 from __future__ import annotations
 
 import io
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
 from redditvision._files import bytes_sha256
+from redditvision.backends._protocol import TargetLimits
 from redditvision.errors import DatasetError
 from redditvision.labels._names import LABEL_PATTERN, suggest_label
 from redditvision.models import LabeledDataset, LabeledImage, MLUse
+
+if TYPE_CHECKING:
+    from redditvision.backends import Backend
 
 __all__ = [
     "TARGET_LIMITS",
@@ -33,81 +38,54 @@ __all__ = [
 ]
 
 
-@attrs.frozen(kw_only=True)
-class TargetLimits:
-    """What one training target accepts; the source of each figure is in the docs.
+class _TargetLimitsView(Mapping[str, TargetLimits]):
+    """The registered backends' limits, by backend name (read from the registry each time)."""
 
-    Attributes:
-        name: ``"vertex"``, ``"automl"`` or ``"local"``.
-        min_images_per_label: Fewer is an error (Vertex AI and AutoML: 10).
-        recommended_images_per_label: Fewer is a warning (100; Vertex suggests ~1000).
-        max_imbalance: Largest/smallest label count above this is a warning (100).
-        formats: Pillow format names accepted for training; None accepts any format
-            Pillow reads.
-        max_bytes: Largest image file in bytes, or None.
-    """
+    def __getitem__(self, name: str) -> TargetLimits:
+        from redditvision.backends import backend_names, get_backend
 
-    name: str
-    min_images_per_label: int
-    recommended_images_per_label: int
-    max_imbalance: float
-    formats: frozenset[str] | None
-    max_bytes: int | None
+        if name not in backend_names():
+            raise KeyError(name)
+        return get_backend(name).limits
 
+    def __iter__(self) -> Iterator[str]:
+        from redditvision.backends import backend_names
 
-TARGET_LIMITS: Mapping[str, TargetLimits] = {
-    # Vertex AI "Prepare image training data": JPEG, GIF, PNG, BMP, ICO; 30 MB; >= 10 per
-    # label; largest/smallest label <= 100 recommended.
-    "vertex": TargetLimits(
-        name="vertex",
-        min_images_per_label=10,
-        recommended_images_per_label=100,
-        max_imbalance=100.0,
-        formats=frozenset({"JPEG", "GIF", "PNG", "BMP", "ICO"}),
-        max_bytes=30 * 1024 * 1024,
-    ),
-    # AutoML Vision (v1) "Preparing your training data": JPEG, PNG, WEBP, GIF, BMP, TIFF,
-    # ICO; 30 MB; >= 10 per label.
-    "automl": TargetLimits(
-        name="automl",
-        min_images_per_label=10,
-        recommended_images_per_label=100,
-        max_imbalance=100.0,
-        formats=frozenset({"JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "ICO"}),
-        max_bytes=30 * 1024 * 1024,
-    ),
-    # The local backend reads anything Pillow decodes; 2 images per label is the least a
-    # classifier can be fitted and checked on.
-    "local": TargetLimits(
-        name="local",
-        min_images_per_label=2,
-        recommended_images_per_label=10,
-        max_imbalance=100.0,
-        formats=None,
-        max_bytes=None,
-    ),
-}
-"""Limits per training target, keyed by target name."""
+        return iter(backend_names())
+
+    def __len__(self) -> int:
+        from redditvision.backends import backend_names
+
+        return len(backend_names())
 
 
-def target_limits(target: str) -> TargetLimits:
-    """Return the limits of a training target.
+TARGET_LIMITS: Mapping[str, TargetLimits] = _TargetLimitsView()
+"""Limits per training target, keyed by backend name: each registered backend's declared
+:class:`~redditvision.backends.TargetLimits` (they live in the backend modules, e.g.
+``redditvision/backends/vertex/_limits.py``)."""
+
+
+def target_limits(target: str | Backend) -> TargetLimits:
+    """Return the limits a backend declares.
 
     Args:
-        target: ``"vertex"``, ``"automl"`` or ``"local"`` (:data:`TARGET_LIMITS`).
+        target: A registered backend name (``"vertex"``, ``"automl"``, ``"local"``, ...) or
+            a backend (its ``name`` is looked up).
 
     Returns:
         Its limits.
 
     Raises:
-        DatasetError: ``target`` is unknown (the message lists the known ones).
+        DatasetError: ``target`` is not a registered backend (the message lists them).
     """
-    limits = TARGET_LIMITS.get(target)
-    if limits is None:
+    from redditvision.backends import backend_names, get_backend
+
+    name = target if isinstance(target, str) else target.name
+    if name not in backend_names():
         raise DatasetError(
-            f"unknown check target {target!r}; choose one of {', '.join(TARGET_LIMITS)}"
+            f"unknown check target {name!r}; choose one of {', '.join(backend_names())}"
         )
-    return limits
+    return get_backend(name).limits
 
 
 @attrs.frozen(kw_only=True)
@@ -139,6 +117,7 @@ class DatasetCheckReport:
         counts: Images per service label.
         split_counts: Images per split (``"training"``, ``"validation"``, ``"test"``,
             ``"unassigned"``).
+        label_names: Service label -> the user's label name.
     """
 
     target: str
@@ -146,6 +125,7 @@ class DatasetCheckReport:
     warnings: tuple[CheckIssue, ...] = ()
     counts: Mapping[str, int] = attrs.field(factory=dict, hash=False)
     split_counts: Mapping[str, int] = attrs.field(factory=dict, hash=False)
+    label_names: Mapping[str, str] = attrs.field(factory=dict, hash=False)
 
     @property
     def ok(self) -> bool:
@@ -169,16 +149,26 @@ class DatasetCheckReport:
         """Return the report as a JSON-compatible dict.
 
         Returns:
-            ``{"target", "ok", "counts", "split_counts", "errors": [...], "warnings": [...]}``
-            where each issue is ``{"code", "message", "label", "item"}``.
+            A dict with ``target``, ``ok``, ``counts`` (keyed by service label),
+            ``label_counts`` (keyed by the user's label names), ``split_counts``,
+            ``errors`` and ``warnings``; each issue is a dict with ``code``, ``message``,
+            ``label`` (the service label), ``original_label`` and ``item``.
         """
+
+        def issue_json(issue: CheckIssue) -> dict[str, Any]:
+            original = self.label_names.get(issue.label, issue.label) if issue.label else None
+            return {**attrs.asdict(issue), "original_label": original}
+
         return {
             "target": self.target,
             "ok": self.ok,
             "counts": dict(self.counts),
+            "label_counts": {
+                self.label_names.get(label, label): count for label, count in self.counts.items()
+            },
             "split_counts": dict(self.split_counts),
-            "errors": [attrs.asdict(issue) for issue in self.errors],
-            "warnings": [attrs.asdict(issue) for issue in self.warnings],
+            "errors": [issue_json(issue) for issue in self.errors],
+            "warnings": [issue_json(issue) for issue in self.warnings],
         }
 
 
@@ -200,7 +190,9 @@ def sniff_format(path: Path) -> str | None:
         return None
 
 
-def check_dataset(dataset: LabeledDataset, *, target: str = "vertex") -> DatasetCheckReport:
+def check_dataset(
+    dataset: LabeledDataset, *, target: str | Backend = "vertex"
+) -> DatasetCheckReport:
     """Check a dataset against a training target's limits before paying for anything.
 
     Errors: empty dataset; label not matching :data:`~redditvision.labels.LABEL_PATTERN`;
@@ -214,7 +206,8 @@ def check_dataset(dataset: LabeledDataset, *, target: str = "vertex") -> Dataset
 
     Args:
         dataset: The dataset.
-        target: ``"vertex"`` (default), ``"automl"`` or ``"local"`` (:data:`TARGET_LIMITS`).
+        target: A registered backend name (``"vertex"``, the default, ``"automl"``,
+            ``"local"``, ...) or a backend; its declared limits apply.
 
     Returns:
         The report; :attr:`DatasetCheckReport.ok` tells whether it holds no errors.
@@ -223,6 +216,7 @@ def check_dataset(dataset: LabeledDataset, *, target: str = "vertex") -> Dataset
         DatasetError: ``target`` is unknown.
     """
     limits = target_limits(target)
+    target = limits.name
     errors: list[CheckIssue] = []
     warnings: list[CheckIssue] = []
     counts = dataset.counts()
@@ -246,8 +240,7 @@ def check_dataset(dataset: LabeledDataset, *, target: str = "vertex") -> Dataset
                     f"try {suggest_label(label)!r}",
                 )
             )
-        original = dataset.label_map.get(label, label)
-        shown = label if original == label else f"{label} ({original})"
+        shown = _shown(label, dataset.label_map)
         if count < limits.min_images_per_label:
             errors.append(
                 CheckIssue(
@@ -356,7 +349,8 @@ def check_dataset(dataset: LabeledDataset, *, target: str = "vertex") -> Dataset
                     CheckIssue(
                         code="split_coverage",
                         label=label,
-                        message=f"label {label} has no {' or '.join(lacking)} image",
+                        message=f"label {_shown(label, dataset.label_map)} has no "
+                        f"{' or '.join(lacking)} image",
                     )
                 )
     return DatasetCheckReport(
@@ -365,14 +359,21 @@ def check_dataset(dataset: LabeledDataset, *, target: str = "vertex") -> Dataset
         warnings=tuple(warnings),
         counts=counts,
         split_counts=split_counts,
+        label_names={label: dataset.label_map.get(label, label) for label in counts},
     )
+
+
+def _shown(label: str, label_map: Mapping[str, str]) -> str:
+    """A label as the user knows it, with the service label after it when they differ."""
+    original = label_map.get(label, label)
+    return label if original == label else f"{original!r} (service label {label})"
 
 
 def convert_unsupported(
     dataset: LabeledDataset,
     out_dir: str | Path,
     *,
-    target: str = "vertex",
+    target: str | Backend = "vertex",
     to: Literal["PNG", "JPEG"] = "PNG",
 ) -> LabeledDataset:
     """Convert images the target does not train on (e.g. WEBP for Vertex AI) to PNG or JPEG.

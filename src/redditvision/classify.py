@@ -1,6 +1,7 @@
 """``Classifier``: predictions from a trained model on any backend, in one result type.
 
-A backend's :class:`PredictionBackend` opens a :class:`Predictor` for a
+A backend's :class:`~redditvision.backends.PredictionBackend` opens a
+:class:`~redditvision.backends.Predictor` for a
 :class:`~redditvision.models.TrainedModel` (loading a model folder, or deploying a cloud model
 to an endpoint). ``Classifier`` turns every accepted image input into encoded bytes, batches
 them, and returns :class:`~redditvision.models.Prediction` lists sorted best first, with labels
@@ -11,13 +12,15 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Protocol, Union, runtime_checkable
+from typing import Any, Union
 
 from PIL import Image
 
 from redditvision._closing import Closeable
+from redditvision.backends._protocol import PredictionBackend, Predictor
+from redditvision.backends._registry import build_backend, folder_backend, get_backend
 from redditvision.errors import ConfigError, PredictionError
 from redditvision.models import Prediction, TrainedModel
 
@@ -53,70 +56,21 @@ def read_image_bytes(image: ImageInput) -> bytes:
         raise PredictionError(f"cannot read image {path}: {exc.strerror or exc}") from exc
 
 
-@runtime_checkable
-class Predictor(Protocol):
-    """A model ready to answer: a loaded folder or a deployed endpoint."""
-
-    def predict(
-        self,
-        images: Sequence[bytes],
-        *,
-        confidence_threshold: float = 0.0,
-        max_predictions: int | None = None,
-    ) -> list[list[Prediction]]:
-        """Predict labels for encoded images.
-
-        Args:
-            images: Encoded image bytes, any format Pillow reads.
-            confidence_threshold: Drop predictions scored below this, in ``[0, 1]``.
-            max_predictions: Keep at most this many per image, or None for all.
-
-        Returns:
-            One list per image, in input order, each sorted by score descending.
-
-        Raises:
-            PredictionError: The model could not answer.
-        """
-        ...
-
-    def close(self) -> None:
-        """Release the model; undeploy what this predictor deployed. Safe to call twice."""
-        ...
-
-
-@runtime_checkable
-class PredictionBackend(Protocol):
-    """A backend that can open a :class:`Predictor` for a trained model."""
-
-    name: str
-
-    def open_predictor(self, model: TrainedModel, *, deploy: bool = True) -> Predictor:
-        """Open a predictor for ``model``.
-
-        Args:
-            model: The model handle.
-            deploy: Cloud backends: deploy the model to an endpoint when it is not deployed
-                yet (the predictor then undeploys it on close).
-
-        Returns:
-            The predictor.
-        """
-        ...
-
-
 class Classifier(Closeable):
     """Classify images with a trained model from any backend.
 
     Args:
         model: The model handle, or for the local backend the model folder's path.
-        backend: Keyword-only. The backend that opens the model; default: the local backend
-            for local models. Cloud models need their backend, e.g.
-            ``VertexAutoMLBackend.from_env(...)``.
+        backend: Keyword-only. The backend that opens the model; default: the registered
+            backend named by ``model.backend``, built without options (the local backend
+            for a model folder). Backends that need options (the cloud ones) must be
+            passed, e.g. ``VertexAutoMLBackend.from_env(...)``.
         deploy: Cloud backends: deploy the model if needed (and undeploy on close).
         batch_size: Images per request in :meth:`predict_many` (default 32).
 
     Raises:
-        ConfigError: No backend was given for a cloud model.
+        ConfigError: No backend was given for a model whose backend needs options, or
+            ``model.backend`` is not registered.
 
     Example:
         >>> with Classifier("models/bmw") as classifier:  # doctest: +SKIP
@@ -132,18 +86,16 @@ class Classifier(Closeable):
         batch_size: int = 32,
     ) -> None:
         if not isinstance(model, TrainedModel):
-            model = TrainedModel(backend="local", resource=str(Path(model)))
+            model = TrainedModel(backend=folder_backend(), resource=str(Path(model)))
         if batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
         if backend is None:
-            if model.backend != "local":
+            if get_backend(model.backend).needs_options:
                 raise ConfigError(
                     f"a {model.backend!r} model needs its backend: pass "
                     "Classifier(model, backend=...) built with from_env()"
                 )
-            from redditvision.backends.local import LocalBackend
-
-            backend = LocalBackend()
+            backend = build_backend(model.backend)
         self.model = model
         self.backend = backend
         self.batch_size = batch_size

@@ -29,6 +29,7 @@ __all__ = [
     "evaluate_comparison",
     "evaluation_from_json",
     "evaluation_to_json",
+    "f1",
 ]
 
 CONFIDENCE_THRESHOLDS: tuple[float, ...] = (
@@ -319,3 +320,20 @@ def comparison_label_metrics(report: ComparisonReport) -> list[LabelMetrics]:
         for c in report.classes
         if c.support or c.predicted
     ]
+
+
+def f1(precision: float, recall: float) -> float:
+    """Return the F1 score, the harmonic mean of precision and recall.
+
+    The one F1 helper of the package: the cloud backends use it where the service reports
+    precision and recall without an F1 (Vertex AI confidence metrics may omit ``f1Score``;
+    AutoML v1 reports none for the micro average).
+
+    Args:
+        precision: In ``[0, 1]``.
+        recall: In ``[0, 1]``.
+
+    Returns:
+        ``2 * precision * recall / (precision + recall)``, or 0.0 when both are 0.
+    """
+    return 2 * precision * recall / (precision + recall) if precision + recall else 0.0

@@ -10,6 +10,11 @@ Every client method that does I/O accepts ``retry=``: a :class:`RetryPolicy`, ``
 disable retries, or :data:`DEFAULT` for the client's own policy. Only idempotent calls are
 retried; creates of cloud resources are resumed by name instead (see the backends).
 
+The one table of retryable statuses lives here too, as prawcore keeps ``RETRY_STATUSES``
+in ``sessions.py``: :data:`RETRY_HTTP_STATUSES`, :data:`RETRY_GRPC_STATUSES` and, for
+creates, :data:`LOST_ANSWER_STATUSES` (the statuses after which a create may or may not
+have happened). Every client reads them; none keeps its own list.
+
 Tests never sleep: :func:`set_testing` swaps the sleep for a no-op that records the waits.
 """
 
@@ -22,13 +27,16 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import attrs
 import tenacity
 
 __all__ = [
     "DEFAULT",
+    "LOST_ANSWER_STATUSES",
+    "RETRY_GRPC_STATUSES",
+    "RETRY_HTTP_STATUSES",
     "DefaultType",
     "RetryArg",
     "RetryPolicy",
@@ -38,9 +46,39 @@ __all__ = [
     "recorded_sleeps",
     "resolve_retry",
     "set_testing",
+    "sleep",
 ]
 
 T = TypeVar("T")
+P = ParamSpec("P")
+
+RETRY_HTTP_STATUSES: frozenset[int] = frozenset({408, 429, 500, 502, 503, 504})
+"""HTTP statuses worth retrying an idempotent request on: 408 Request Timeout, 429 Too Many
+Requests (honour ``Retry-After``) and the 5xx a retry may cure (RFC 9110 section 15;
+google-api-core's ``_DEFAULT_RETRY`` for JSON APIs; prawcore's ``RETRY_STATUSES``)."""
+
+RETRY_GRPC_STATUSES: frozenset[str] = frozenset(
+    {"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "INTERNAL", "ABORTED"}
+)
+"""gRPC status names worth retrying an idempotent call on (google.aip.dev/194)."""
+
+LOST_ANSWER_STATUSES: frozenset[int | str] = frozenset(
+    {
+        "DEADLINE_EXCEEDED",
+        "UNAVAILABLE",
+        "INTERNAL",
+        "UNKNOWN",
+        "CANCELLED",
+        408,
+        500,
+        502,
+        503,
+        504,
+    }
+)
+"""Statuses after which a create may or may not have happened on the server: the request
+left, the answer did not come back. A create that ends with one is looked up (by name or
+label) before anything is sent again; it is never retried blindly."""
 
 
 class DefaultType(enum.Enum):
@@ -97,6 +135,18 @@ def recorded_sleeps() -> list[float]:
     """
     with _testing_lock:
         return list(_recorded)
+
+
+def sleep(seconds: float) -> None:
+    """Sleep ``seconds``, or only record them while :func:`set_testing` is on.
+
+    Every wait of the package (retry backoff, polling of long-running operations) goes
+    through here, so tests never sleep.
+
+    Args:
+        seconds: How long, in seconds.
+    """
+    _sleep(seconds)
 
 
 def _sleep(seconds: float) -> None:
@@ -198,16 +248,29 @@ class RetryPolicy:
         """
         return float(min(self.maximum, self.initial * self.multiplier ** max(0, attempt - 1)))
 
-    def _wait(self, state: tenacity.RetryCallState) -> float:
-        wait = self.backoff(state.attempt_number)
+    def wait(self, attempt: int, exc: BaseException | None = None) -> float:
+        """Return the wait after failed attempt ``attempt``: backoff, jitter, ``Retry-After``.
+
+        Args:
+            attempt: 1 for the first failure (or the first poll of a running operation).
+            exc: The exception of that attempt; its ``retry_after`` (seconds) raises the
+                wait to at least that, capped at :attr:`max_retry_after`.
+
+        Returns:
+            Seconds: ``backoff(attempt)`` plus a uniform jitter in ``[0, jitter]``.
+        """
+        wait = self.backoff(attempt)
         if self.jitter:
             wait += random.uniform(0, self.jitter)  # noqa: S311 - jitter, not cryptography
-        outcome = state.outcome
-        exc = outcome.exception() if outcome is not None else None
         retry_after = getattr(exc, "retry_after", None) if exc is not None else None
         if isinstance(retry_after, int | float):
             wait = max(wait, min(float(retry_after), self.max_retry_after))
         return wait
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        outcome = state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        return self.wait(state.attempt_number, exc)
 
     def _should_retry(self, state: tenacity.RetryCallState) -> bool:
         outcome = state.outcome
@@ -236,7 +299,7 @@ class RetryPolicy:
             reraise=True,
         )
 
-    def call(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Call ``fn(*args, **kwargs)``, retrying as this policy says.
 
         Args:
@@ -275,7 +338,7 @@ def resolve_retry(retry: RetryArg, default: RetryPolicy | None) -> RetryPolicy |
 
 
 def call_with_retry(
-    policy: RetryPolicy | None, fn: Callable[..., T], /, *args: Any, **kwargs: Any
+    policy: RetryPolicy | None, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
 ) -> T:
     """Call ``fn`` once when ``policy`` is ``None``, else through ``policy.call``.
 

@@ -1,5 +1,9 @@
 """JSON forms of the value types, as the command line writes them in JSON Lines.
 
+The one JSON form of each type lives here or next to it: posts (:func:`post_to_json`),
+model handles (:func:`model_to_json`, the pipeline's ``train`` step record) and evaluations
+(:func:`redditvision.metrics.evaluation_to_json`, re-exported here).
+
 ``redditvision collect`` writes one :func:`post_to_json` object per line and
 ``redditvision download --posts`` reads them back with :func:`post_from_json`, so the two
 commands compose through a pipe. The field names are the attribute names of
@@ -14,10 +18,18 @@ from typing import Any
 
 import attrs
 
-from redditvision.errors import ListingFormatError
-from redditvision.models import ImagePost, MediaItem, MediaKind, SkippedMedia
+from redditvision.errors import DatasetError, ListingFormatError
+from redditvision.metrics import evaluation_from_json, evaluation_to_json
+from redditvision.models import ImagePost, MediaItem, MediaKind, SkippedMedia, TrainedModel
 
-__all__ = ["post_from_json", "post_to_json"]
+__all__ = [
+    "evaluation_from_json",
+    "evaluation_to_json",
+    "model_from_json",
+    "model_to_json",
+    "post_from_json",
+    "post_to_json",
+]
 
 
 def _plain(value: Any) -> Any:
@@ -85,3 +97,48 @@ def post_from_json(data: Mapping[str, Any]) -> ImagePost:
 def _known(cls: type, data: Mapping[str, Any]) -> dict[str, Any]:
     names = {field.name for field in attrs.fields(cls)}
     return {key: value for key, value in data.items() if key in names}
+
+
+def model_to_json(model: TrainedModel) -> dict[str, Any]:
+    """Return the JSON object of a model handle (every field).
+
+    Args:
+        model: The handle.
+
+    Returns:
+        ``{"backend", "resource", "labels", "label_map", "display_name", "metadata"}``;
+        ``metadata`` must hold JSON-compatible values (every backend's does).
+    """
+    return {
+        "backend": model.backend,
+        "resource": model.resource,
+        "labels": list(model.labels),
+        "label_map": dict(model.label_map),
+        "display_name": model.display_name,
+        "metadata": dict(model.metadata),
+    }
+
+
+def model_from_json(data: Mapping[str, Any]) -> TrainedModel:
+    """Build a model handle from its JSON object, as written by :func:`model_to_json`.
+
+    Args:
+        data: The decoded JSON object.
+
+    Returns:
+        The handle.
+
+    Raises:
+        DatasetError: ``backend`` or ``resource`` is missing, or a field has the wrong type.
+    """
+    try:
+        return TrainedModel(
+            backend=str(data["backend"]),
+            resource=str(data["resource"]),
+            labels=tuple(str(label) for label in data.get("labels") or ()),
+            label_map={str(k): str(v) for k, v in dict(data.get("label_map") or {}).items()},
+            display_name=data.get("display_name"),
+            metadata=dict(data.get("metadata") or {}),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise DatasetError(f"not a model object ({exc}); expected backend and resource") from exc

@@ -1,6 +1,7 @@
 """``AutoMLTrainer``: one facade over every training backend.
 
-A backend is anything that implements :class:`TrainingBackend`: the local backend
+A backend is anything that implements :class:`~redditvision.backends.TrainingBackend`
+(the training half of :class:`~redditvision.backends.Backend`): the local backend
 (:mod:`redditvision.backends.local`, the default that needs no account), Vertex AI AutoML
 (:mod:`redditvision.backends.vertex`) and legacy AutoML v1 (:mod:`redditvision.backends.automl`).
 Every backend returns the same :class:`~redditvision.models.TrainedModel` and
@@ -10,9 +11,8 @@ the ``backend=`` argument only.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
-
 from redditvision._closing import Closeable
+from redditvision.backends._protocol import TrainingBackend
 from redditvision.models import (
     DatasetLocation,
     Evaluation,
@@ -22,58 +22,6 @@ from redditvision.models import (
 )
 
 __all__ = ["AutoMLTrainer", "TrainingBackend"]
-
-
-@runtime_checkable
-class TrainingBackend(Protocol):
-    """What a training backend implements.
-
-    Attributes:
-        name: ``"local"``, ``"vertex"`` or ``"automl"``; stored in ``TrainedModel.backend``.
-    """
-
-    name: str
-
-    def train(
-        self,
-        data: LabeledDataset | DatasetLocation,
-        *,
-        budget: TrainingBudget,
-        display_name: str | None = None,
-    ) -> TrainedModel:
-        """Train a model and return its handle.
-
-        Args:
-            data: A labeled dataset (local backend) or a written dataset location whose
-                import file the service reads (cloud backends).
-            budget: How much training to pay for.
-            display_name: Name for the created resources, or None for the dataset's name.
-
-        Returns:
-            The trained model.
-
-        Raises:
-            TrainingError: Training failed; ConfigError when ``data`` is of a kind this
-                backend cannot read.
-        """
-        ...
-
-    def evaluate(self, model: TrainedModel, data: LabeledDataset | None = None) -> Evaluation:
-        """Evaluate a model on ``data``'s test split, or return the service's evaluation.
-
-        Args:
-            model: The model.
-            data: Labeled data to evaluate on; cloud backends read the evaluation the
-                service computed on its test split and may ignore it.
-
-        Returns:
-            The evaluation.
-        """
-        ...
-
-    def close(self) -> None:
-        """Release clients; safe to call twice."""
-        ...
 
 
 class AutoMLTrainer(Closeable):
@@ -123,7 +71,7 @@ class AutoMLTrainer(Closeable):
         return self.backend.train(data, budget=budget or self.budget, display_name=display_name)
 
     def evaluate(self, model: TrainedModel, data: LabeledDataset | None = None) -> Evaluation:
-        """Evaluate ``model`` (see :meth:`TrainingBackend.evaluate`).
+        """Evaluate ``model`` (see :meth:`redditvision.backends.TrainingBackend.evaluate`).
 
         Args:
             model: The model.

@@ -14,6 +14,10 @@ loopback address. Tests register what each path answers and read back what was a
         host.url_for("/a.jpg")                      # "http://127.0.0.1:PORT/a.jpg"
         host.hits("/a.jpg")                         # requests seen for that path
         host.max_in_flight                          # most requests answered at once
+        host.hold("/b.jpg")                         # requests for it wait, unanswered ...
+        host.wait_held(1)                           # ... until one is waiting there ...
+        host.release()                              # ... then they are answered
+        host.gather(16)                             # hold every request until 16 wait at once
 
 Faults are consumed one per request, in order; once a path's script is used up the path
 answers normally. :meth:`Fault.status` (any status, optional ``Retry-After`` and body),
@@ -29,6 +33,13 @@ URLs (the whole job, Beam) reaches the photos without a network. Pass it as
 ``ImageDownloader(..., session=host.session(), allow_private_networks=True)``. For
 processes that need a picklable session factory, mount :class:`RouteAdapter` over any
 object with a ``rewrite(url)`` method.
+
+Holding makes races deterministic: a test kills a client while exactly the requests it
+chose are unanswered (:meth:`ImageHost.hold`, :meth:`~ImageHost.wait_held`), or proves
+concurrency from below (:meth:`ImageHost.gather`: the requests are answered only once
+``count`` of them wait at the same time, so :attr:`~ImageHost.gathered` is true only if the
+client really kept that many in flight; after ``timeout`` seconds they are answered anyway,
+so a client that keeps fewer in flight fails the test instead of hanging it).
 
 ``latency`` (seconds) is slept before every answer, to model a distant host; other
 loopback addresses (``host="127.0.0.2"`` ... ``"127.0.0.8"`` on Linux) model other hosts.
@@ -162,6 +173,12 @@ class ImageHost:
         self._in_flight = 0
         self.max_in_flight = 0
         """Most requests this server was answering at the same time."""
+        self._changed = threading.Condition(self._lock)
+        self._held_paths: set[str] = set()
+        self._held = 0
+        self._gather: tuple[int, float] | None = None
+        self.gathered = False
+        """True once :meth:`gather`'s count of requests waited at the same time."""
         server_cls = _Server
         if ":" in host:
 
@@ -188,7 +205,8 @@ class ImageHost:
         return self
 
     def stop(self) -> None:
-        """Stop serving and close the socket (safe twice)."""
+        """Stop serving and close the socket (safe twice); held requests are released."""
+        self.release()
         if self._thread is not None:
             self._server.shutdown()
             self._thread.join()
@@ -266,6 +284,69 @@ class ImageHost:
         with self._lock:
             return self._hits[path]
 
+    # -- holding ---------------------------------------------------------------------
+
+    def hold(self, *paths: str) -> None:
+        """Leave requests for ``paths`` unanswered until :meth:`release` (or :meth:`stop`)."""
+        with self._lock:
+            self._held_paths.update(paths)
+
+    def release(self) -> None:
+        """Answer every held request, and stop holding (both :meth:`hold` and :meth:`gather`)."""
+        with self._changed:
+            self._held_paths.clear()
+            self._gather = None
+            self._changed.notify_all()
+
+    @property
+    def held(self) -> int:
+        """Requests waiting unanswered right now."""
+        with self._lock:
+            return self._held
+
+    def wait_held(self, count: int, *, timeout: float = 120.0) -> None:
+        """Block until at least ``count`` requests are held.
+
+        Raises:
+            TimeoutError: fewer were held after ``timeout`` seconds.
+        """
+        with self._changed:
+            if not self._changed.wait_for(lambda: self._held >= count, timeout):
+                raise TimeoutError(f"{self._held} request(s) held, not {count}, after {timeout}s")
+
+    def gather(self, count: int, *, timeout: float = 30.0) -> None:
+        """Hold every request until ``count`` wait at the same time, then answer them all.
+
+        Once gathered (:attr:`gathered` becomes true) requests are answered at once. A
+        request that has waited ``timeout`` seconds is answered anyway, with
+        :attr:`gathered` left false, so a client with fewer in flight ends instead of hanging.
+        """
+        with self._lock:
+            self._gather = (count, timeout)
+            self.gathered = False
+
+    def _wait_if_held(self, path: str) -> None:
+        with self._changed:
+            gather = self._gather
+            if path not in self._held_paths and gather is None:
+                return
+            self._held += 1
+            self._changed.notify_all()
+            try:
+                if gather is not None:
+                    count, timeout = gather
+                    if self._held >= count:
+                        self.gathered = True
+                        self._gather = None
+                        self._changed.notify_all()
+                    else:
+                        self._changed.wait_for(lambda: self._gather is None, timeout)
+                else:
+                    self._changed.wait_for(lambda: path not in self._held_paths)
+            finally:
+                self._held -= 1
+                self._changed.notify_all()
+
     # -- real URLs ---------------------------------------------------------------------
 
     @staticmethod
@@ -316,7 +397,10 @@ class ImageHost:
             self._in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self._in_flight)
         try:
+            self._wait_if_held(path)
             self._respond(handler, path, fault, route, head)
+        except (BrokenPipeError, ConnectionResetError):
+            handler.close_connection = True  # the client went away (killed) while held
         finally:
             with self._lock:
                 self._in_flight -= 1

@@ -3,10 +3,35 @@
 from __future__ import annotations
 
 import redditvision
-from redditvision import RetryPolicy, is_transient
+from redditvision import RetryPolicy
+from redditvision.retry import is_transient
 
 policy: RetryPolicy = RetryPolicy(on=is_transient, attempts=3, timeout=10.0)
 evolved: RetryPolicy = policy.evolve(attempts=5)
+
+
+def _scaled(value: int, *, factor: float = 1.0) -> float:
+    return value * factor
+
+
+# RetryPolicy.call keeps the callee's types (a ParamSpec): the result is a float, and the
+# arguments are checked against _scaled's signature.
+scaled: float = policy.call(_scaled, 3, factor=2.0)
+
+
+def _backends_come_from_the_registry() -> tuple[object, ...]:
+    names: tuple[str, ...] = redditvision.backend_names()
+    spec: redditvision.BackendSpec = redditvision.get_backend("vertex")
+    limits: redditvision.TargetLimits = spec.limits
+    options = redditvision.BackendOptions(project="my-project", location="europe-west4")
+    backend: redditvision.Backend = redditvision.build_backend("vertex", options)
+    if isinstance(backend, redditvision.Deployer):
+        deployment: redditvision.Deployment = backend.deploy("projects/p/locations/l/models/m")
+        gone: redditvision.Undeployment = backend.undeploy_target(deployment.endpoint or "")
+        del gone
+    return names, limits
+
+
 error: redditvision.RedditVisionError = redditvision.ConfigError("missing user_agent")
 status: int | str | None = error.status
 
@@ -31,7 +56,7 @@ def _legacy_automl_backend_fits_the_protocols(location: redditvision.DatasetLoca
         model: redditvision.TrainedModel = trainer.train(location)
         evaluation: redditvision.Evaluation = trainer.evaluate(model)
     predictor: redditvision.Predictor = backend.open_predictor(model, deploy=False)
-    deployed_here: bool = backend.deploy(model.resource, node_count=2)
+    deployed_here: bool = backend.deploy(model.resource, min_replicas=2).deployed
     backend.undeploy(model)
     with redditvision.Classifier(model, backend=prediction) as classifier:
         classifier.predict(b"...", confidence_threshold=0.5)

@@ -9,8 +9,8 @@ real Vertex AI endpoint's REST URL
 ``:predict`` is added), where the bearer token comes from Application Default Credentials
 (google-auth). Tokens and API keys are never logged, and never appear in reprs or errors.
 
-Images over Vertex AI's 1.5 MB online limit are re-encoded first, with the same helper as
-the Vertex AI backend (:func:`redditvision.backends.vertex.fit_online_limit`).
+Images over Vertex AI's 1.5 MB online limit are re-encoded first, with the one image
+shrinker the Vertex AI backend uses too (``redditvision._imaging.fit_image_bytes``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from urllib.parse import urlsplit
 import requests
 
 from redditvision._closing import Closeable
-from redditvision.backends.vertex import ONLINE_PREDICTION_LIMIT_BYTES, fit_online_limit
+from redditvision._imaging import fit_image_bytes
+from redditvision.backends.vertex._limits import ONLINE_PREDICTION_LIMIT_BYTES
 from redditvision.errors import ConfigError, PredictionError
 from redditvision.models import Prediction, TrainedModel
 from redditvision.retry import (
@@ -233,7 +234,7 @@ class RestEndpointBackend(Closeable):
         instances = []
         for index, image in enumerate(images):
             try:
-                fitted = fit_online_limit(image, limit=ONLINE_PREDICTION_LIMIT_BYTES)
+                fitted = fit_image_bytes(image, limit=ONLINE_PREDICTION_LIMIT_BYTES, base64=True)
             except PredictionError as exc:
                 raise PredictionError(f"image {index}: {exc.message}") from exc
             instances.append({"content": base64.b64encode(fitted).decode("ascii")})

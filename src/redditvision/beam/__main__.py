@@ -15,6 +15,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from redditvision.backends import backend_names, get_backend
 from redditvision.beam._compat import require_beam
 from redditvision.errors import RedditVisionError
 
@@ -77,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
         help="model folder (local or gs://), or a Vertex AI model resource "
         "name with --backend vertex; omit to skip classification",
     )
-    model.add_argument("--backend", choices=["local", "vertex"], default="local")
+    model.add_argument("--backend", choices=backend_names(), default=backend_names()[0])
     model.add_argument("--vertex-project", default=None)
     model.add_argument("--vertex-location", default=None)
     model.add_argument("--batch-size", type=int, default=32, help="pictures per prediction call")
@@ -135,8 +136,12 @@ def parse_args(argv: Sequence[str]) -> tuple[PipelineConfig, PipelineOptions]:
     args, beam_args = parser.parse_known_args(list(argv))
     if not (args.listing or args.dump or args.subreddit):
         parser.error("give at least one --listing, --dump or --subreddit")
-    if args.backend == "vertex" and (args.model is None or args.vertex_project is None):
-        parser.error("--backend vertex needs --model (a model resource name) and --vertex-project")
+    if get_backend(args.backend).needs_options and (
+        args.model is None or args.vertex_project is None
+    ):
+        parser.error(
+            f"--backend {args.backend} needs --model (a model resource name) and --vertex-project"
+        )
     filters = PostFilters(include_nsfw=args.include_nsfw, min_score=args.min_score)
     config = PipelineConfig(
         output=args.output,

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from redditvision.backends import build_backend, folder_backend, get_backend
 from redditvision.beam._compat import require_beam
 from redditvision.beam.transforms import (
     ClassifyImages,
@@ -25,9 +26,8 @@ from redditvision.beam.transforms import (
     WriteDeadLetters,
     WriteResults,
     imagenet_labeler,
-    local_backend,
-    vertex_backend,
 )
+from redditvision.errors import ConfigError
 from redditvision.models import TrainedModel
 
 if TYPE_CHECKING:
@@ -62,11 +62,13 @@ class PipelineConfig:
         time_filter: Time filter for ``top``/``controversial`` (default ``all``).
         limit: Submissions per subreddit (default 1000, Reddit's listing cap).
         filters: Post and media filters (default ``PostFilters()``).
-        model: Model folder (local path or ``gs://`` prefix), a Vertex AI model resource
-            name with ``backend="vertex"``, or None to skip classification.
-        backend: ``"local"`` (default) or ``"vertex"``.
-        vertex_project: Google Cloud project, required for ``backend="vertex"``.
-        vertex_location: Vertex AI region for ``backend="vertex"`` (None: the backend's).
+        model: Model folder (local path or ``gs://`` prefix) for a folder backend, a model
+            resource name for a cloud one (``backend="vertex"``), or None to skip
+            classification.
+        backend: A registered backend name: ``"local"`` (default) or a cloud one such as
+            ``"vertex"``.
+        vertex_project: Google Cloud project, required for the cloud backends.
+        vertex_location: Region for the cloud backends (None: the backend's).
         generic_labels: ``"imagenet"``, ``"cloud_vision"`` or None (default) for none.
         bigquery_table: ``PROJECT:DATASET.TABLE`` to also write rows to, or None.
         allow_private_networks: Let the downloader fetch loopback/private addresses (tests
@@ -94,7 +96,7 @@ class PipelineConfig:
     limit: int | None = 1000
     filters: PostFilters | None = None
     model: str | None = None
-    backend: str = "local"
+    backend: str = attrs.field(factory=folder_backend)
     vertex_project: str | None = None
     vertex_location: str | None = None
     generic_labels: str | None = None
@@ -124,29 +126,30 @@ class PipelineConfig:
         """Return the factory that builds the prediction backend on a worker.
 
         Returns:
-            :attr:`backend_factory` when set; for ``backend="vertex"`` a partial of
-            :func:`~redditvision.beam.vertex_backend`; for the local backend a partial of
-            :func:`~redditvision.beam.local_backend` when ``torch_threads`` is set, else
-            None (the Classifier's default local backend).
+            :attr:`backend_factory` when set; else a partial of
+            :func:`redditvision.backends.build_backend` for :attr:`backend` with the project
+            and location (backends that need options) or the torch threads (when
+            ``torch_threads`` is set); else None (the Classifier's default backend).
 
         Raises:
-            ValueError: ``backend`` is neither ``"local"`` nor ``"vertex"``, or
-                ``vertex_project`` is missing for ``"vertex"``.
+            ConfigError: ``backend`` is not registered, or ``vertex_project`` is missing
+                for a backend that needs a project.
         """
         if self.backend_factory is not None:
             return self.backend_factory
-        if self.backend == "local":
-            if self.torch_threads is None:
-                return None
-            return functools.partial(local_backend, num_threads=self.torch_threads)
-        if self.backend == "vertex":
+        spec = get_backend(self.backend)
+        if spec.needs_options:
             if self.vertex_project is None:
-                raise ValueError("backend 'vertex' needs vertex_project (--vertex-project)")
+                raise ConfigError(
+                    f"backend {self.backend!r} needs vertex_project (--vertex-project)"
+                )
             kwargs: dict[str, Any] = {"project": self.vertex_project}
             if self.vertex_location is not None:
                 kwargs["location"] = self.vertex_location
-            return functools.partial(vertex_backend, **kwargs)
-        raise ValueError(f"unknown backend {self.backend!r}; use 'local' or 'vertex'")
+            return functools.partial(build_backend, self.backend, **kwargs)
+        if self.torch_threads is None:
+            return None
+        return functools.partial(build_backend, self.backend, num_threads=self.torch_threads)
 
 
 def build_pipeline(pipeline: Any, config: PipelineConfig) -> dict[str, Any]:
@@ -185,9 +188,7 @@ def build_pipeline(pipeline: Any, config: PipelineConfig) -> dict[str, Any]:
     results = images | "DedupImages" >> DedupImages()
     letters = [read_dead, download_dead]
     if config.model is not None:
-        model: TrainedModel | str = config.model
-        if config.backend != "local":
-            model = TrainedModel(backend=config.backend, resource=config.model)
+        model = TrainedModel(backend=config.backend, resource=config.model)
         results, classify_dead = results | "ClassifyImages" >> ClassifyImages(
             model,
             backend_factory=config.prediction_backend(),

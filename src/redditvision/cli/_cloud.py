@@ -2,9 +2,11 @@
 
 Also holds what every cloud command shares: :func:`cloud_options` (``--project``,
 ``--location``, ``--state-dir`` and the hidden ``--api-endpoint``/``--insecure`` used against
-local fakes) and :func:`make_cloud_backend`, which builds the Vertex AI or legacy AutoML
-backend from them with a progress callback on standard error. ``train``, ``evaluate`` and
-``predict`` reuse both for ``--backend vertex|automl``.
+local fakes) and :func:`make_cloud_backend`, which builds a registered backend
+(:func:`redditvision.backends.build_backend`) from them with a progress callback on standard
+error. ``train``, ``evaluate`` and ``predict`` reuse both for backends that train from a
+written dataset. ``deploy`` and ``undeploy`` offer every registered
+:class:`~redditvision.backends.Deployer`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any, TypeVar
 
 import click
 
+from redditvision.backends import Backend, Deployer, build_backend, get_backend
 from redditvision.cli._common import (
     apply_options,
     backend_option,
@@ -26,7 +29,7 @@ from redditvision.cli._common import (
     trained_model_json,
 )
 from redditvision.errors import ConfigError
-from redditvision.models import DatasetLocation, TrainedModel, TrainingBudget
+from redditvision.models import DatasetLocation, TrainingBudget
 
 __all__ = [
     "COMMANDS",
@@ -43,9 +46,7 @@ __all__ = [
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-CLOUD_BACKENDS = ("vertex", "automl")
-
-_backend_option = backend_option(CLOUD_BACKENDS, default="vertex", help_text="The cloud service.")
+_backend_option = backend_option(deploys=True, help_text="The cloud service.")
 
 
 def cloud_options(fn: F) -> F:
@@ -90,52 +91,46 @@ def make_cloud_backend(
     api_endpoint: str | None = None,
     insecure: bool = False,
     progress_callback: Callable[[str, str], None] | None = None,
-    **kwargs: Any,
-) -> Any:
-    """Build a cloud backend from the command-line options.
+    model_type: str | None = None,
+) -> Backend:
+    """Build a registered backend from the cloud command-line options.
 
     Args:
-        backend: ``"vertex"`` or ``"automl"``.
-        project: The project id; required.
+        backend: A registered backend name (``--backend``).
+        project: The project id (``--project``); required by the cloud backends.
         location: The region.
         state_dir: Folder of the run state files, or None for the default.
         api_endpoint: ``host:port`` instead of the service's endpoint (hidden option).
         insecure: Plaintext gRPC to ``api_endpoint`` (hidden option, fakes only).
         progress_callback: ``progress(step, message)`` while waiting.
-        **kwargs: Other backend arguments (``model_type``...).
+        model_type: ``--model-type``, or None for the backend's default.
 
     Returns:
-        A ``VertexAutoMLBackend`` or ``LegacyAutoMLBackend``.
+        The backend.
 
     Raises:
-        ConfigError: No project, or an unknown backend.
+        ConfigError: No project for a backend that needs one, or an unknown backend.
     """
-    if not project:
+    if not project and get_backend(backend).needs_options:
         raise ConfigError("--project is required for a cloud backend (or GOOGLE_CLOUD_PROJECT)")
-    common: dict[str, Any] = {
-        "api_endpoint": api_endpoint,
-        "insecure": insecure,
-        "state_dir": state_dir,
-        "progress": progress_callback,
-        **kwargs,
-    }
-    if backend == "vertex":
-        from redditvision.backends.vertex import VertexAutoMLBackend
-
-        return VertexAutoMLBackend.from_env(project, location, **common)
-    if backend == "automl":
-        from redditvision.backends.automl import LegacyAutoMLBackend
-
-        return LegacyAutoMLBackend.from_env(project, location, **common)
-    raise ConfigError(f"unknown cloud backend {backend!r}; use vertex or automl")
+    return build_backend(
+        backend,
+        project=project,
+        location=location,
+        state_dir=state_dir,
+        api_endpoint=api_endpoint,
+        insecure=insecure,
+        on_step=progress_callback,
+        model_type=model_type,
+    )
 
 
 @contextmanager
-def cloud_backend(backend: str, **options: Any) -> Iterator[Any]:
+def cloud_backend(backend: str, **options: Any) -> Iterator[Backend]:
     """Open a cloud backend with a spinner on standard error showing what it waits for.
 
     Args:
-        backend: ``"vertex"`` or ``"automl"``.
+        backend: A registered backend name.
         **options: The :func:`cloud_options` values and other backend arguments.
 
     Yields:
@@ -172,9 +167,13 @@ DATASET_OR_URI = _DatasetOrURI()
 def dataset_location_from_uri(uri: str, backend: str) -> DatasetLocation:
     """Describe a written cloud dataset by its import file's URI.
 
+    The import format is the one of the backend's declared formats
+    (:attr:`~redditvision.backends.BackendSpec.import_formats`) whose file suffix the URI
+    has (Vertex AI: ``.csv`` or ``.jsonl``; legacy AutoML: ``.csv``).
+
     Args:
         uri: ``gs://bucket/prefix/import.csv`` (or ``.jsonl`` for Vertex AI).
-        backend: ``"vertex"`` or ``"automl"``.
+        backend: A registered backend name.
 
     Returns:
         The location; its labels are left empty (the service reads them from the file).
@@ -184,20 +183,17 @@ def dataset_location_from_uri(uri: str, backend: str) -> DatasetLocation:
     """
     if not uri.startswith("gs://") or uri.rstrip("/") == "gs:":
         raise ConfigError(f"a cloud dataset is a gs:// import file, got {uri!r}")
-    if backend == "automl":
-        if not uri.endswith(".csv"):
-            raise ConfigError(f"legacy AutoML imports a CSV file, got {uri}")
-        import_format = "automl_csv"
-    elif uri.endswith(".jsonl"):
-        import_format = "vertex_jsonl"
-    elif uri.endswith(".csv"):
-        import_format = "vertex_csv"
-    else:
-        raise ConfigError(f"Vertex AI imports a .csv or .jsonl file, got {uri}")
+    spec = get_backend(backend)
+    formats = [fmt for fmt, kind in spec.import_formats.items() if uri.endswith(kind.suffix)]
+    if not formats:
+        suffixes = " or ".join(sorted({kind.suffix for kind in spec.import_formats.values()}))
+        raise ConfigError(
+            f"the {spec.summary or backend} backend imports a {suffixes} file, got {uri}"
+        )
     return DatasetLocation(
         uri=uri.rsplit("/", 1)[0],
         import_file_uri=uri,
-        import_format=import_format,
+        import_format=formats[0],
         images=0,
         labels=(),
     )
@@ -238,13 +234,13 @@ def train_on_cloud(
     as_json: bool,
     **options: Any,
 ) -> None:
-    """Run ``train --backend vertex|automl``: train from a ``gs://`` import file and print.
+    """Run ``train`` on a backend that trains from a ``gs://`` import file, and print.
 
     Prints the model resource name on stdout (with ``--json`` one object with the model,
     labels, dataset, pipeline, model type, budget and cost); progress goes to stderr.
 
     Args:
-        backend: ``"vertex"`` or ``"automl"``.
+        backend: A registered backend name.
         dataset: The ``gs://`` import file.
         budget: Milli node hours.
         model_type: The model type (Vertex AI or legacy AutoML spelling).
@@ -263,7 +259,7 @@ def train_on_cloud(
         )
     location = dataset_location_from_uri(dataset, backend)
     with cloud_backend(backend, model_type=model_type, **options) as cloud:
-        model: TrainedModel = cloud.train(
+        model = cloud.train(
             location, budget=TrainingBudget(milli_node_hours=budget), display_name=display_name
         )
     meta = dict(model.metadata)
@@ -274,8 +270,10 @@ def train_on_cloud(
     click.echo(model.resource)
 
 
-def _model(backend: str, resource: str) -> TrainedModel:
-    return TrainedModel(backend=backend, resource=resource)
+def _deployer(backend: str, built: Backend) -> Deployer:
+    if not isinstance(built, Deployer):
+        raise ConfigError(f"the {backend} backend has nothing to deploy")
+    return built
 
 
 @click.command()
@@ -283,23 +281,18 @@ def _model(backend: str, resource: str) -> TrainedModel:
 @click.option("--model", "model", required=True, help="Model resource name to deploy.")
 @click.option(
     "--min-replicas",
+    "--node-count",
+    "min_replicas",
     type=click.IntRange(min=1),
     default=1,
     show_default=True,
-    help="Vertex AI: replicas always up (each billed per node hour).",
+    help="Replicas always up, each billed per node hour (legacy AutoML: nodes).",
 )
 @click.option(
     "--max-replicas",
     type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Vertex AI: autoscaling upper bound.",
-)
-@click.option(
-    "--node-count",
-    type=click.IntRange(min=1),
     default=None,
-    help="Legacy AutoML: nodes to deploy on [default: the backend's].",
+    help="Autoscaling upper bound (Vertex AI) [default: --min-replicas].",
 )
 @cloud_options
 @handle_errors
@@ -307,39 +300,35 @@ def deploy(
     backend: str,
     model: str,
     min_replicas: int,
-    max_replicas: int,
-    node_count: int | None,
+    max_replicas: int | None,
     **options: Any,
 ) -> None:
     """Deploy a trained cloud model so that `predict` can use it.
 
-    Vertex AI: creates an endpoint and deploys the model with automatic resources; prints
-    {"backend", "model", "endpoint", "deployed_model_id"} as JSON. Running it again resumes
-    or returns the same deployment (the state file records it). Legacy AutoML: deploys the
-    model in place. A deployed model is billed per node hour until `undeploy`.
+    Vertex AI creates an endpoint and deploys the model with automatic resources; legacy
+    AutoML deploys the model in place. Prints {"backend", "model", "endpoint",
+    "deployed_model_id", "deployed"} as JSON (deployed: false when it was deployed
+    already). Running it again resumes or returns the same deployment (the state file
+    records it). A deployed model is billed per node hour until `undeploy`.
     """
-    if max_replicas < min_replicas:
+    if max_replicas is not None and max_replicas < min_replicas:
         raise ConfigError(f"--max-replicas {max_replicas} is below --min-replicas {min_replicas}")
     with cloud_backend(backend, **options) as cloud:
-        if backend == "vertex":
-            deployment = cloud.deploy(
-                model, min_replica_count=min_replicas, max_replica_count=max_replicas
-            )
-            result: dict[str, Any] = {
-                "backend": backend,
-                "model": deployment.model,
-                "endpoint": deployment.endpoint,
-                "deployed_model_id": deployment.deployed_model_id,
-            }
-        else:
-            deployed = cloud.deploy(_model(backend, model), node_count=node_count)
-            result = {"backend": backend, "model": model, "deployed": bool(deployed)}
-    echo_json(result)
+        deployment = _deployer(backend, cloud).deploy(
+            model, min_replicas=min_replicas, max_replicas=max_replicas
+        )
+    echo_json(deployment.to_json())
 
 
 @click.command()
 @_backend_option
-@click.option("--endpoint", default=None, help="Vertex AI: endpoint resource name.")
+@click.option(
+    "--endpoint",
+    "--model",
+    "target",
+    default=None,
+    help="What to take down: the endpoint (Vertex AI) or model (legacy AutoML) resource name.",
+)
 @click.option(
     "--deployed-model-id",
     default=None,
@@ -350,41 +339,30 @@ def deploy(
     default=None,
     help="Vertex AI: delete the emptied endpoint [default: when `deploy` created it].",
 )
-@click.option("--model", "model", default=None, help="Legacy AutoML: model resource name.")
 @cloud_options
 @handle_errors
 def undeploy(
     backend: str,
-    endpoint: str | None,
+    target: str | None,
     deployed_model_id: str | None,
     delete_endpoint: bool | None,
-    model: str | None,
     **options: Any,
 ) -> None:
     """Undeploy a cloud model so that it stops being billed.
 
-    Vertex AI: --endpoint (and optionally --deployed-model-id); prints the undeployed
-    models and whether the endpoint was deleted. Legacy AutoML: --model.
+    Vertex AI: --endpoint (and optionally --deployed-model-id); legacy AutoML: --model.
+    Prints {"backend", "target", "undeployed": [...], "endpoint_deleted"} as JSON.
     """
+    if not target:
+        raise ConfigError(
+            f"undeploy --backend {backend} needs --endpoint RESOURCE (Vertex AI) or --model "
+            "RESOURCE (legacy AutoML)"
+        )
     with cloud_backend(backend, **options) as cloud:
-        if backend == "vertex":
-            if not endpoint:
-                raise ConfigError("undeploy --backend vertex needs --endpoint RESOURCE")
-            undeployed, deleted = cloud.undeploy_endpoint(
-                endpoint, deployed_model_id=deployed_model_id, delete_endpoint=delete_endpoint
-            )
-            result: dict[str, Any] = {
-                "backend": backend,
-                "endpoint": endpoint,
-                "undeployed": [d.deployed_model_id for d in undeployed],
-                "endpoint_deleted": deleted,
-            }
-        else:
-            if not model:
-                raise ConfigError("undeploy --backend automl needs --model RESOURCE")
-            cloud.undeploy(_model(backend, model))
-            result = {"backend": backend, "model": model, "undeployed": True}
-    echo_json(result)
+        result = _deployer(backend, cloud).undeploy_target(
+            target, deployed_model_id=deployed_model_id, delete_endpoint=delete_endpoint
+        )
+    echo_json(result.to_json())
 
 
 COMMANDS: list[click.Command] = [deploy, undeploy]

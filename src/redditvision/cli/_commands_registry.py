@@ -1,35 +1,38 @@
-"""The list of command modules, in flow order; each exposes ``COMMANDS``."""
+"""The command modules, in flow order; each exposes ``COMMANDS``.
+
+Plain imports: there is no plugin story for commands (backends have theirs, the backend
+registry), so the list is code, checked by the type checker, not names given to importlib.
+"""
 
 from __future__ import annotations
 
-import importlib
-
 import click
+
+from redditvision.cli import (
+    _classify,
+    _cloud,
+    _collect,
+    _compare,
+    _dataset,
+    _download,
+    _models,
+    _run,
+    _serve,
+)
 
 __all__ = ["MODULES", "commands"]
 
-MODULES: tuple[str, ...] = (
-    # one line per step's command module, e.g. "redditvision.cli._collect",
-    "redditvision.cli._collect",
-    "redditvision.cli._download",
-    "redditvision.cli._dataset",
-    "redditvision.cli._models",
-    "redditvision.cli._cloud",
-    "redditvision.cli._compare",
-    "redditvision.cli._classify",
-    "redditvision.cli._serve",
-    "redditvision.cli._run",
-)
+MODULES = (_collect, _download, _dataset, _models, _cloud, _compare, _classify, _serve, _run)
+"""The command modules, one per step, in flow order."""
 
 
 def commands() -> list[click.Command]:
-    """Import every command module and return their commands, in order.
+    """Return the commands of every command module, in order.
 
     Returns:
         The click commands to register on the ``redditvision`` group.
     """
     found: list[click.Command] = []
-    for name in MODULES:
-        module = importlib.import_module(name)
+    for module in MODULES:
         found.extend(module.COMMANDS)
     return found

@@ -36,6 +36,7 @@ __all__ = [
     "echo_json",
     "err_console",
     "handle_errors",
+    "json_option",
     "parse_split",
     "progress",
     "setup_logging",
@@ -157,24 +158,60 @@ def parse_split(text: str) -> tuple[float, float, float]:
     return parts[0], parts[1], parts[2]
 
 
-def backend_option(choices: Sequence[str], *, default: str, help_text: str) -> Callable[[F], F]:
-    """The ``--backend`` option of the model and cloud commands.
+def backend_option(
+    *, deploys: bool | None = None, default: str | None = None, help_text: str
+) -> Callable[[F], F]:
+    """The ``--backend`` option of the model and cloud commands, over the backend registry.
 
     Args:
-        choices: The backend names offered (shown in ``--help``).
-        default: The backend used without ``--backend`` (shown in ``--help``).
+        deploys: Offer only deployers (True: ``deploy``, ``undeploy``), or every backend
+            (None).
+        default: The backend used without ``--backend`` (default: the first registered
+            one of those offered, ``local`` or ``vertex``).
         help_text: The option's help line.
 
     Returns:
         A click option decorator; one can decorate several commands.
     """
+    from redditvision.backends import backend_names
+
+    choices = backend_names(deploys=True if deploys else None)
     return click.option(
         "--backend",
         type=click.Choice(choices),
-        default=default,
+        default=default or choices[0],
         show_default=True,
         help=help_text,
     )
+
+
+def json_option(help_text: str) -> Callable[[F], F]:
+    """The ``--json`` flag of every command that can print JSON (one spelling everywhere).
+
+    ``--json-summary``, the old spelling of ``download``/``label``/``upload``, stays as a
+    hidden alias.
+
+    Args:
+        help_text: The option's help line.
+
+    Returns:
+        A click option decorator setting the parameter ``as_json``.
+    """
+
+    def either(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+        return bool(value or ctx.params.get("as_json", False))
+
+    def alias(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+        if value:
+            ctx.params["as_json"] = True
+
+    def decorate(fn: F) -> F:
+        fn = click.option(
+            "--json-summary", is_flag=True, hidden=True, expose_value=False, callback=alias
+        )(fn)
+        return click.option("--json", "as_json", is_flag=True, callback=either, help=help_text)(fn)
+
+    return decorate
 
 
 def trained_model_json(model: TrainedModel) -> dict[str, Any]:

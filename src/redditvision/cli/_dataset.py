@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from redditvision.labels import (
     label_folders,
     label_records,
 )
-from redditvision.models import ImageRecord, LabeledDataset, RecordStatus
+from redditvision.models import ImageRecord, LabeledDataset
 from redditvision.split import group_near_duplicates, split_dataset
 from redditvision.storage import (
     GcsDatasetWriter,
@@ -40,10 +41,11 @@ _DATASET_FILE = IMPORT_FILE_NAMES["local_jsonl"]
 
 
 def _read_manifest(folder: Path) -> list[ImageRecord]:
+    """Every record of a download folder, failed ones too (the labeler counts them)."""
     from redditvision.manifest import ImageManifest
 
     with ImageManifest.for_folder(folder) as manifest:
-        return list(manifest.records(RecordStatus.OK))
+        return list(manifest.records())
 
 
 def _print_report(report: DatasetCheckReport, dataset: LabeledDataset) -> None:
@@ -51,7 +53,7 @@ def _print_report(report: DatasetCheckReport, dataset: LabeledDataset) -> None:
 
     table = Table(title=f"{len(dataset.images)} images, checked for {report.target}")
     table.add_column("label")
-    table.add_column("original")
+    table.add_column("service label")
     for use in ("training", "validation", "test"):
         table.add_column(use, justify="right")
     table.add_column("total", justify="right")
@@ -61,8 +63,8 @@ def _print_report(report: DatasetCheckReport, dataset: LabeledDataset) -> None:
             if image.label == label and image.ml_use is not None:
                 per_use[image.ml_use.value] += 1
         table.add_row(
-            label,
             dataset.label_map.get(label, label),
+            label,
             *(str(per_use[use]) for use in per_use),
             str(count),
         )
@@ -121,11 +123,19 @@ def _print_report(report: DatasetCheckReport, dataset: LabeledDataset) -> None:
     "manifest that `upload --dataset` and `train` read).",
 )
 @click.option(
+    "--images-root",
+    "images_root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="With --csv: the folder every listed image must be in (symlinks followed) "
+    "[default: the --downloads folder, else the CSV's folder].",
+)
+@click.option(
     "--target",
     type=click.Choice(sorted(TARGET_LIMITS)),
-    default="vertex",
+    default="local",
     show_default=True,
-    help="Service whose limits the check applies.",
+    help="Backend whose limits the check applies: the one the dataset is for.",
 )
 @click.option(
     "--split",
@@ -163,6 +173,7 @@ def label(
     csv_file: Path | None,
     export_file: Path | None,
     out_dir: Path | None,
+    images_root: Path | None,
     target: str,
     split_text: str,
     seed: int,
@@ -186,17 +197,13 @@ def label(
         if rules_file is not None or csv_file is not None:
             raise click.UsageError("--images labels by folder; use --label-map, not --rules/--csv")
         label_map = LabelMap.from_toml(label_map_file) if label_map_file else None
+        # label_folders logs the left-out folders and unused labels once (as warnings).
+        dataset = label_folders(images_dir, label_map=label_map, normalize=normalize)
         if label_map is not None:
             folders = [p.name for p in images_dir.iterdir() if p.is_dir()]
-            left_out = label_map.unmatched(folders)
-            if left_out:
-                err_console.print(
-                    f"{len(left_out)} folder(s) match no label map pattern, left out: "
-                    + ", ".join(left_out),
-                    highlight=False,
-                )
-            report_extra["unmatched_folders"] = left_out
-        dataset = label_folders(images_dir, label_map=label_map, normalize=normalize)
+            folders = [name for name in folders if not name.startswith(".")]
+            report_extra["unmatched_folders"] = label_map.unmatched(folders)
+            report_extra["unused_labels"] = label_map.unused(folders)
     elif downloads_dir is not None:
         records = _read_manifest(downloads_dir)
         if export_file is not None:
@@ -204,22 +211,26 @@ def label(
             err_console.print(f"wrote {rows} rows to {export_file}; fill in the label column")
             return
         if csv_file is not None:
-            dataset = label_csv(csv_file, normalize=normalize)
+            dataset = label_csv(csv_file, root=images_root or downloads_dir, normalize=normalize)
         elif rules_file is not None:
             dataset, labeling = label_records(records, RuleSet.from_toml(rules_file))
         else:
             raise click.UsageError("--downloads needs --rules FILE, --csv FILE or --export-csv")
     elif csv_file is not None:
-        dataset = label_csv(csv_file, normalize=normalize)
+        dataset = label_csv(csv_file, root=images_root, normalize=normalize)
     else:
         raise click.UsageError("give --images DIR, --downloads DIR or --csv FILE")
     if labeling is not None:
+        statuses = Counter(str(record.status) for record in labeling.not_ok)
+        by_status = ", ".join(f"{count} {status}" for status, count in sorted(statuses.items()))
         err_console.print(
             f"rules labeled {labeling.labeled} image(s); {len(labeling.unmatched)} matched no "
-            f"rule; {len(labeling.not_ok)} record(s) not ok",
+            f"rule; {len(labeling.not_ok)} record(s) not ok"
+            + (f" ({by_status})" if by_status else ""),
             highlight=False,
         )
         report_extra["unmatched"] = len(labeling.unmatched)
+        report_extra["not_ok"] = dict(sorted(statuses.items()))
         report_extra["per_rule"] = dict(labeling.per_rule)
         if out_dir is not None and labeling.unmatched:
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -256,7 +267,19 @@ def label(
     help=f"The {_DATASET_FILE} written by `redditvision label --out DIR` (or its folder).",
 )
 @click.option("--bucket", help="Cloud Storage bucket name (Application Default Credentials).")
-@click.option("--prefix", default="redditvision", show_default=True, help="Object name prefix.")
+@click.option(
+    "--prefix",
+    default=None,
+    help="Object name prefix (folders separated by single '/') [default: redditvision for "
+    "--bucket, none for --local].",
+)
+@click.option(
+    "--images-root",
+    "images_root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Only write images inside this folder (symlinks followed); others are left out.",
+)
 @click.option(
     "--local",
     "local_dir",
@@ -275,7 +298,8 @@ def label(
 def upload(
     dataset_file: Path,
     bucket: str | None,
-    prefix: str,
+    prefix: str | None,
+    images_root: Path | None,
     local_dir: Path | None,
     import_format: str | None,
     json_summary: bool,
@@ -296,13 +320,19 @@ def upload(
 
         result: UploadResult
         if bucket is not None:
-            with GcsDatasetWriter.from_env(bucket=bucket, prefix=prefix) as writer:
+            with GcsDatasetWriter.from_env(
+                bucket=bucket,
+                prefix="redditvision" if prefix is None else prefix,
+                images_root=images_root,
+            ) as writer:
                 result = writer.write(
                     dataset, import_format=import_format or "vertex_csv", progress=advance
                 )
         else:
             assert local_dir is not None
-            with LocalDatasetWriter(local_dir) as local_writer:
+            with LocalDatasetWriter(
+                local_dir, prefix=prefix or "", images_root=images_root
+            ) as local_writer:
                 result = local_writer.write(
                     dataset, import_format=import_format or "local_jsonl", progress=advance
                 )

@@ -1,10 +1,11 @@
 """``redditvision train``, ``evaluate``, ``predict`` and ``labels``: models on any backend.
 
-The backend is chosen with ``--backend``; :data:`BACKENDS` lists the names and
-:func:`make_backend` builds one from the command's options. The local backend (this
-machine, no account) is built here; cloud backends plug in by adding their name to
-:data:`BACKENDS` and a branch to :func:`make_backend` (their options come from
-``cli._cloud.cloud_options``).
+The backend is chosen with ``--backend`` among the registered ones
+(:func:`redditvision.backends.backend_names`), and :func:`make_backend` builds it with
+:func:`redditvision.backends.build_backend` from the command's options (the cloud ones come
+from ``cli._cloud.cloud_options``). What a backend trains from (a local dataset or a
+``gs://`` import file) and what ``--model`` names (a folder or a resource) come from its
+registration, so a new backend needs no change here.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, TypeVar
 
 import click
 
+from redditvision.backends import Backend, backend_names, build_backend, get_backend
 from redditvision.cli._cloud import (
     DATASET_OR_URI,
     cloud_options,
@@ -29,6 +31,7 @@ from redditvision.cli._common import (
     echo_json,
     err_console,
     handle_errors,
+    json_option,
     parse_split,
     progress,
     trained_model_json,
@@ -42,10 +45,10 @@ logger = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-BACKENDS: tuple[str, ...] = ("local", "vertex", "automl")
-"""The ``--backend`` choices of ``train``, ``evaluate`` and ``predict``."""
+BACKENDS: tuple[str, ...] = backend_names()
+"""The ``--backend`` choices of ``train``, ``evaluate`` and ``predict`` (the registry's)."""
 
-_model_backend_option = backend_option(BACKENDS, default="local", help_text="The model's backend.")
+_model_backend_option = backend_option(help_text="The model's backend.")
 _cache_dir_option = click.option(
     "--cache-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -69,42 +72,38 @@ def make_backend(
     use_cache: bool = True,
     on_progress: Callable[[int, int], None] | None = None,
     **options: Any,
-) -> Any:
+) -> Backend:
     """Build the backend named by ``--backend`` from the command's options.
 
     Args:
-        name: A name from :data:`BACKENDS`.
+        name: A registered backend name.
         model_dir: Local backend: folder for model folders.
         cache_dir: Local backend: embedding cache folder (default the user cache).
         use_cache: Local backend: use the embedding cache.
-        on_progress: Local backend: ``progress(done, total)`` during feature extraction.
-        **options: Options of other backends.
+        on_progress: ``progress(done, total)`` during feature extraction.
+        **options: The :func:`~redditvision.cli._cloud.cloud_options` values (``project``,
+            ``location``, ``state_dir``, ``api_endpoint``, ``insecure``) and
+            ``model_type``.
 
     Returns:
-        The backend (a ``TrainingBackend`` and ``PredictionBackend``).
+        The backend.
 
     Raises:
-        ConfigError: Unknown backend.
+        ConfigError: Unknown backend, or no ``--project`` for a cloud backend.
         MissingDependencyError: The backend's extra is not installed.
     """
-    if name == "local":
-        from redditvision.backends.local import LocalBackend
-
-        return LocalBackend(
-            model_dir=model_dir,
-            cache_dir=cache_dir,
-            use_cache=use_cache,
-            progress=on_progress,
-        )
-    if name in ("vertex", "automl"):
+    spec = get_backend(name)
+    if spec.needs_options:
         from redditvision.cli._cloud import make_cloud_backend
 
         return make_cloud_backend(name, **options)
-    raise ConfigError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    return build_backend(
+        name, model_dir=model_dir, cache_dir=cache_dir, use_cache=use_cache, on_count=on_progress
+    )
 
 
 @contextmanager
-def _open_backend(name: str, *, disable_progress: bool, **options: Any) -> Iterator[Any]:
+def _open_backend(name: str, *, disable_progress: bool, **options: Any) -> Iterator[Backend]:
     """:func:`make_backend` with a "features" progress bar fed by ``on_progress``; closed after."""
     with progress(disable=disable_progress) as display:
         task = display.add_task("features", total=None)
@@ -114,14 +113,6 @@ def _open_backend(name: str, *, disable_progress: bool, **options: Any) -> Itera
 
         with closing(make_backend(name, on_progress=advance, **options)) as built:
             yield built
-
-
-def _model_for(built: Any, backend: str, model_ref: str) -> TrainedModel:
-    """The ``--model`` of a command: a loaded local model folder, or a cloud resource name."""
-    if backend == "local":
-        model: TrainedModel = built.load(model_ref)
-        return model
-    return TrainedModel(backend=backend, resource=model_ref)
 
 
 def _echo_image_error(path: Path, message: str | None, *, as_json: bool) -> None:
@@ -165,9 +156,8 @@ def _dataset(
     from redditvision.storage import load_local_dataset
 
     if isinstance(dataset, str):
-        raise ConfigError(
-            f"--dataset {dataset} is a cloud import file: use --backend vertex or automl"
-        )
+        cloud = ", ".join(n for n in backend_names() if get_backend(n).data == "location")
+        raise ConfigError(f"--dataset {dataset} is a cloud import file: use --backend {cloud}")
     if (images is None) == (dataset is None):
         raise ConfigError("give exactly one of --images DIR or --dataset FILE")
     if dataset is not None:
@@ -210,7 +200,7 @@ def _data_options(fn: F) -> F:
 
 
 @click.command()
-@backend_option(BACKENDS, default="local", help_text="Where to train.")
+@backend_option(help_text="Where to train.")
 @_data_options
 @click.option(
     "--out",
@@ -234,7 +224,7 @@ def _data_options(fn: F) -> F:
 )
 @_cache_dir_option
 @click.option("--no-cache", is_flag=True, help="Local: do not read or write the embedding cache.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+@json_option("Print the result as one JSON object.")
 @cloud_training_options
 @handle_errors
 def train(
@@ -263,7 +253,8 @@ def train(
     """
     from redditvision.split import split_dataset
 
-    if backend != "local":
+    spec = get_backend(backend)
+    if spec.data == "location":
         train_on_cloud(
             backend,
             dataset if isinstance(dataset, str) else None,
@@ -280,12 +271,12 @@ def train(
         data = split_dataset(
             data, train=fractions[0], validation=fractions[1], test=fractions[2], seed=seed
         )
-    if backend == "local" and out is None:
-        raise ConfigError("train --backend local needs --out MODEL_DIR")
+    if spec.model_kind == "folder" and out is None:
+        raise ConfigError(f"train --backend {backend} needs --out MODEL_DIR")
     with _open_backend(
         backend, disable_progress=as_json, cache_dir=cache_dir, use_cache=not no_cache
     ) as built:
-        model: TrainedModel = built.train(
+        model: TrainedModel = built.train(  # type: ignore[call-arg]  # the folder backends take out=
             data, budget=TrainingBudget(time_limit_s=time_limit), out=out
         )
     meta = dict(model.metadata)
@@ -402,7 +393,7 @@ def _print_evaluation(evaluation: Any) -> None:
 )
 @_data_options
 @_cache_dir_option
-@click.option("--json", "as_json", is_flag=True, help="Print the evaluation as one JSON object.")
+@json_option("Print the evaluation as one JSON object.")
 @cloud_options
 @handle_errors
 def evaluate(
@@ -425,7 +416,7 @@ def evaluate(
 
     data = None if images is None and dataset is None else _dataset(images, label_map, dataset)
     with _open_backend(backend, disable_progress=as_json, cache_dir=cache_dir, **cloud) as built:
-        evaluation = built.evaluate(_model_for(built, backend, model_ref), data)
+        evaluation = built.evaluate(built.load(model_ref), data)
     if as_json:
         echo_json(evaluation_to_json(evaluation))
     else:
@@ -461,7 +452,7 @@ def evaluate(
     show_default=True,
     help="Images per prediction request.",
 )
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per image on stdout.")
+@json_option("One JSON object per image on stdout.")
 @cloud_options
 @_image_paths_argument
 @handle_errors
@@ -484,7 +475,7 @@ def predict(
     from redditvision.classify import Classifier, read_image_bytes
 
     built = make_backend(backend, **cloud)
-    model = _model_for(built, backend, model_ref)
+    model = built.load(model_ref)
     failures = 0
     with Classifier(model, backend=built, batch_size=batch_size) as classifier:
         for start in range(0, len(image_paths), batch_size):
@@ -547,7 +538,7 @@ def predict(
     show_default=True,
     help="Labels per image.",
 )
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per image on stdout.")
+@json_option("One JSON object per image on stdout.")
 @_image_paths_argument
 @handle_errors
 def labels(max_results: int, as_json: bool, image_paths: tuple[Path, ...]) -> None:

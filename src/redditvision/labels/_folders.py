@@ -143,6 +143,18 @@ class LabelMap:
         """
         return sorted(name for name in set(names) if self.label_for(name) is None)
 
+    def unused(self, names: Iterable[str]) -> list[str]:
+        """Return the target labels no name maps to (first match wins), in file order.
+
+        Args:
+            names: Folder names.
+
+        Returns:
+            The targets that would be left with no folder.
+        """
+        used = {self.label_for(name) for name in set(names)}
+        return [target for target, _ in self.targets if target not in used]
+
 
 def read_toml(path: Path) -> dict[str, Any]:
     """Read a TOML file.
@@ -161,8 +173,12 @@ def read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(handle)
     except OSError as exc:
         raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{path} is not UTF-8 text: {exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise DatasetError(f"{path} is not valid TOML: {exc}") from exc
+    except RecursionError as exc:
+        raise DatasetError(f"{path} is nested too deeply to be a TOML settings file") from exc
 
 
 def label_folders(
@@ -176,9 +192,11 @@ def label_folders(
 
     Every direct subfolder of ``root`` is a label; its image files (by suffix,
     :data:`IMAGE_SUFFIXES`, nested folders included, hidden files skipped) are its
-    images. With a :class:`LabelMap` the folder names are grouped into target labels and
-    folders no pattern matches are left out (logged as a warning; see
-    :meth:`LabelMap.unmatched`). The SHA-256 of every image is computed (about 2 ms per
+    images. With a :class:`LabelMap` the folder names are grouped into target labels;
+    folders no pattern matches are left out, and a target label no folder maps to is
+    dropped, each logged once as a warning (see :meth:`LabelMap.unmatched` and
+    :meth:`LabelMap.unused`). Every image must resolve, symlinks followed, inside ``root``:
+    a symlink pointing out of it is refused. The SHA-256 of every image is computed (about 2 ms per
     1 MB image); each image's ``group`` is its SHA-256, so exact copies share a split
     (:func:`~redditvision.split.group_near_duplicates` widens this to near-duplicates).
 
@@ -194,30 +212,55 @@ def label_folders(
         ``label_map`` maps service label -> original (target or folder) name.
 
     Raises:
-        DatasetError: ``root`` is not a folder, holds no images, or labels are invalid
+        DatasetError: ``root`` is not a folder, holds no images, an image resolves
+            outside ``root`` (a symlink; every one is named), or labels are invalid
             (``normalize=False``) or clash after normalization.
     """
     root_path = Path(root)
     if not root_path.is_dir():
         raise DatasetError(f"image folder {root_path} does not exist or is not a folder")
-    entries: list[tuple[Path, str, str | None, str | None, str | None]] = []
+    resolved_root = root_path.resolve()
+    found: list[tuple[Path, str]] = []
+    outside: list[str] = []
     skipped_folders: list[str] = []
+    folder_names: list[str] = []
     for folder in sorted(p for p in root_path.iterdir() if p.is_dir()):
         if folder.name.startswith("."):
             continue
+        folder_names.append(folder.name)
         original = label_map.label_for(folder.name) if label_map is not None else folder.name
         if original is None:
             skipped_folders.append(folder.name)
             continue
         for path in sorted(p for p in folder.rglob("*") if _is_image_file(p)):
-            sha = image_sha256(path)
-            entries.append((path, original, sha, sha, str(path.relative_to(root_path))))
+            if not path.resolve().is_relative_to(resolved_root):
+                outside.append(f"{path.relative_to(root_path)} -> {path.resolve()}")
+                continue
+            found.append((path, original))
+    if outside:
+        raise DatasetError(
+            f"{len(outside)} image(s) under {root_path} are symlinks to files outside it: "
+            f"{'; '.join(outside[:20])}{' ...' if len(outside) > 20 else ''}; copy the images "
+            "into the folder or label the folder they are in"
+        )
     if skipped_folders:
         logger.warning(
             "%d folder(s) match no label map pattern and are left out: %s",
             len(skipped_folders),
             ", ".join(skipped_folders),
         )
+    if label_map is not None:
+        for target in label_map.unused(folder_names):
+            logger.warning(
+                "label %r of the label map matches no folder under %s and is left out; check "
+                "its patterns (they are case-sensitive globs over folder names)",
+                target,
+                root_path,
+            )
+    entries: list[tuple[Path, str, str | None, str | None, str | None]] = []
+    for path, original in found:
+        sha = image_sha256(path)
+        entries.append((path, original, sha, sha, str(path.relative_to(root_path))))
     if not entries:
         raise DatasetError(
             f"no images found under {root_path}: expected one subfolder per label holding "

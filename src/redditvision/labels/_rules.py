@@ -122,7 +122,7 @@ class RuleSet:
                     raise DatasetError(f"{source}: {rule_name} field {field} must be a string")
                 try:
                     compiled[field] = re.compile(pattern)
-                except re.error as exc:
+                except (re.error, RecursionError, OverflowError) as exc:
                     raise DatasetError(
                         f"{source}: {rule_name} has an invalid {field} regex {pattern!r}: {exc}"
                     ) from exc

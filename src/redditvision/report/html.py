@@ -212,9 +212,9 @@ def render_html(
             evaluation_plots or {},
             heading="Evaluation of the custom model",
             intro=(
-                "The custom model's scores on the compared images whose class it knows, "
-                "measured as a backend's evaluation is: "
-                f"{evaluation.source or 'these images'}."
+                f"From {evaluation.source or 'the compared images'}, "
+                f"{evaluation.evaluated_items} items: the figures every backend reports, "
+                "with the custom model's confusion matrix and precision-recall curves."
             ),
             names=names,
         )

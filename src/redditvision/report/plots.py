@@ -197,9 +197,15 @@ def _interpolated(points: Sequence[ThresholdMetrics]) -> tuple[list[float], list
 
     The precision drawn at recall r is the best precision at recall r or higher, as the
     interpolated precision-recall curve of PASCAL VOC and COCO defines it; a threshold that
-    adds recall never seems to lose the precision another threshold already reached.
+    adds recall never seems to lose the precision another threshold already reached. The
+    curve ends at the first point of the highest recall (the best precision there).
     """
     ordered = sorted(points, key=lambda p: (p.recall, p.precision))
+    # Once full recall is reached, lower thresholds only add false positives (at 0.0 every
+    # label of every item is "predicted"): keep the best point at the highest recall and
+    # stop there, as scikit-learn's precision_recall_curve does.
+    top = max(p.recall for p in ordered)
+    ordered = [p for p in ordered if p.recall < top] + [ordered[-1]]
     recall = [p.recall for p in ordered]
     precision = [p.precision for p in ordered]
     best = 0.0
@@ -218,9 +224,13 @@ def plot_pr_curves(
 
     Each curve is a step plot through the label's threshold points (``ThresholdMetrics`` with
     that ``label``) in order of recall, with interpolated precision (the best precision at
-    that recall or higher) and a marker at each threshold point; the all-labels curve
-    (``label`` None) is drawn thick and black. Points with precision and recall both 0
-    (nothing predicted at that threshold) are left out. The legend sits below the axes.
+    that recall or higher; each recall interval drawn at the precision of its right end, as
+    average precision counts it), ending at the first point of full recall, with a marker at
+    each threshold point; each label's line is thinner than the one before (4 to 1.5
+    points), so curves that share a stretch all stay visible; the all-labels curve
+    (``label`` None) is drawn dashed and black on top. Points with precision and recall both 0
+    (nothing predicted at that threshold) are left out, and so are the points of threshold 0
+    (every label predicted for every item). The legend sits below the axes.
 
     Args:
         thresholds: ``Evaluation.thresholds``.
@@ -230,16 +240,20 @@ def plot_pr_curves(
         PNG bytes, :data:`PR_CURVE_INCHES` times :data:`PLOT_DPI` pixels.
 
     Raises:
-        ComparisonError: ``thresholds`` is empty.
+        ComparisonError: ``thresholds`` is empty or holds no point above threshold 0.
     """
     if not thresholds:
         raise ComparisonError("the evaluation has no threshold table to draw curves from")
     curves: dict[str | None, list[ThresholdMetrics]] = {}
     for point in thresholds:
         # At thresholds where nothing is predicted, precision is undefined (reported 0):
-        # such points would drag every curve to the origin, so they are left out.
-        if point.recall > 0 or point.precision > 0:
+        # such points would drag every curve to the origin, so they are left out. At
+        # threshold 0 every label of every item counts as predicted (precision 1 / labels,
+        # whatever the model): that point says nothing of the model and is left out too.
+        if (point.recall > 0 or point.precision > 0) and point.confidence_threshold > 0:
             curves.setdefault(point.label, []).append(point)
+    if not curves:
+        raise ComparisonError("the threshold table has no point above threshold 0 to draw")
     figure = _figure(*PR_CURVE_INCHES)
     axes = figure.add_subplot()
     named = sorted(label for label in curves if label is not None)
@@ -249,21 +263,32 @@ def plot_pr_curves(
     scores = au_prc or {}
     for i, label in enumerate(named):
         recall, precision = _interpolated(curves[label])
+        # Curves often share a stretch (precision 1.0 at low recall): each is drawn thinner
+        # than the one before it, so the earlier ones still show around the later ones.
+        width = 4.0 - 2.5 * i / max(1, len(named) - 1)
         area = scores.get(label)
         caption = _short(label) if area is None else f"{_short(label)} (auPRC {area:.3f})"
         axes.step(
             recall,
             precision,
-            where="post",
+            where="pre",
             label=caption,
             color=palette(i % palette.N),
-            linewidth=2.0,
+            linewidth=width,
             marker="o",
-            markersize=3.5,
+            markersize=2.0 + width,
         )
     if None in curves:
         recall, precision = _interpolated(curves[None])
-        axes.step(recall, precision, where="post", label="all labels", color="black", linewidth=3.0)
+        axes.step(
+            recall,
+            precision,
+            where="pre",
+            label="all labels",
+            color="black",
+            linewidth=2.0,
+            linestyle=(0, (4, 2)),
+        )
     axes.set_xlim(0, 1.02)
     axes.set_ylim(0, 1.02)
     axes.set_xlabel("recall")

@@ -246,14 +246,14 @@ def class_table(report: ComparisonReport) -> Table:
             "custom recall",
             "custom F1",
             "generic names class",
-            "generic only generic words",
+            "generic names only generic words",
             "agreement",
         ),
         rows=tuple(rows),
         notes=(
             ("images", "images whose true class this is"),
             ("predicted", "images the custom model put in this class (its top-1 answer)"),
-            ("custom precision", "of the images predicted as this class, the share that are"),
+            ("custom precision", "of the images predicted as this class, the share that truly are"),
             ("custom recall", "of this class's images, the share the custom model found"),
             ("custom F1", "the harmonic mean of precision and recall"),
             (
@@ -262,7 +262,7 @@ def class_table(report: ComparisonReport) -> Table:
                 "class's name or aliases (e.g. “Z4”)",
             ),
             (
-                "generic only generic words",
+                "generic names only generic words",
                 "share whose generic labels name only the make or a kind of thing (“car”)",
             ),
             ("agreement", "share where the generic labels name the custom model's answer"),
@@ -440,7 +440,7 @@ def evaluation_plot_texts(evaluation: Evaluation) -> dict[str, tuple[str, str]]:
             "Precision-recall curve per label",
             "One curve per label through the confidence thresholds of the evaluation, drawn "
             "as steps with interpolated precision (the best precision at that recall or "
-            "higher; each dot is a threshold); the black curve pools every label. The "
+            "higher; each dot is a threshold); the dashed black curve pools every label. The "
             "legend gives each label's auPRC.",
         ),
     }

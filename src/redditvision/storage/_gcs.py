@@ -5,12 +5,18 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import attrs
 
 from redditvision._closing import Closeable
-from redditvision._google import is_transient_google, translate_google
+from redditvision._google import (
+    google_error,
+    is_transient_google,
+    map_google_errors,
+    translate_google,
+)
 from redditvision._import_formats import IMPORT_FILE_NAMES, render_import_file
 from redditvision.errors import ConfigError, DatasetError, StorageError
 from redditvision.models import DatasetLocation, LabeledDataset
@@ -22,6 +28,7 @@ from redditvision.storage._common import (
     _label_map_json,
     _prepare,
     logger,
+    validate_prefix,
 )
 
 if TYPE_CHECKING:
@@ -50,8 +57,12 @@ class GcsDatasetWriter(Closeable):
     Args:
         client: The ``google.cloud.storage.Client`` (injected; see :meth:`from_env`).
         bucket: Bucket name, without ``gs://``.
-        prefix: Object name prefix, without leading or trailing ``/`` (default
-            ``"redditvision"``); ``""`` writes at the bucket root.
+        prefix: Object name prefix, folders separated by single ``/`` (default
+            ``"redditvision"``; leading and trailing ``/`` are dropped); ``""`` writes at
+            the bucket root. ``a//b``, ``.`` or ``..`` folders are refused.
+        images_root: When given, only images that resolve (symlinks followed) inside
+            this folder are uploaded; the others are left out as failed. Every image is
+            re-checked anyway: a regular file that Pillow reads as an image.
         retry: Policy for idempotent calls (listing, conditional uploads, the import
             file); :data:`~redditvision.retry.DEFAULT` is :data:`DEFAULT_STORAGE_RETRY`,
             ``None`` disables retries.
@@ -67,11 +78,13 @@ class GcsDatasetWriter(Closeable):
         client: storage.Client,
         bucket: str,
         prefix: str = "redditvision",
+        images_root: str | Path | None = None,
         retry: RetryArg = DEFAULT,
         max_workers: int = 8,
         batch_size: int = 64,
         timeout: float | None = 60.0,
     ) -> None:
+        prefix = validate_prefix(prefix, where="Cloud Storage prefix")
         bucket = bucket.removeprefix("gs://").strip("/")
         if not bucket or "/" in bucket:
             raise ConfigError(
@@ -80,7 +93,8 @@ class GcsDatasetWriter(Closeable):
             )
         self._client = client
         self._bucket_name = bucket
-        self._prefix = prefix.strip("/")
+        self._prefix = prefix
+        self._images_root = Path(images_root) if images_root is not None else None
         self._retry = resolve_retry(retry, DEFAULT_STORAGE_RETRY)
         self._max_workers = max_workers
         self._batch_size = max(1, batch_size)
@@ -94,6 +108,7 @@ class GcsDatasetWriter(Closeable):
         *,
         bucket: str,
         prefix: str = "redditvision",
+        images_root: str | Path | None = None,
         project: str | None = None,
         retry: RetryArg = DEFAULT,
     ) -> GcsDatasetWriter:
@@ -105,7 +120,8 @@ class GcsDatasetWriter(Closeable):
 
         Args:
             bucket: Bucket name.
-            prefix: Object name prefix (default ``"redditvision"``).
+            prefix: Object name prefix (default ``"redditvision"``; see the class).
+            images_root: Folder the images must be in (see the class).
             project: Google Cloud project, default from the environment.
             retry: Retry policy (see the class).
 
@@ -114,8 +130,10 @@ class GcsDatasetWriter(Closeable):
 
         Raises:
             ConfigError: No credentials were found (run ``gcloud auth
-                application-default login`` or set ``GOOGLE_APPLICATION_CREDENTIALS``).
+                application-default login`` or set ``GOOGLE_APPLICATION_CREDENTIALS``),
+                or the prefix is refused (checked before any client is built).
         """
+        validate_prefix(prefix, where="Cloud Storage prefix")
         from google.auth import exceptions as auth_exceptions
         from google.cloud import storage
 
@@ -131,7 +149,9 @@ class GcsDatasetWriter(Closeable):
                 "no Google Cloud credentials found; run `gcloud auth application-default "
                 "login` or set GOOGLE_APPLICATION_CREDENTIALS"
             ) from exc
-        writer = cls(client=client, bucket=bucket, prefix=prefix, retry=retry)
+        writer = cls(
+            client=client, bucket=bucket, prefix=prefix, images_root=images_root, retry=retry
+        )
         writer._owns_client = True
         return writer
 
@@ -193,7 +213,7 @@ class GcsDatasetWriter(Closeable):
                 )
         policy = resolve_retry(retry, self._retry)
         request_timeout = timeout if timeout is not None else self._timeout
-        items, failed = _prepare(dataset, self._prefix)
+        items, failed = _prepare(dataset, self._prefix, images_root=self._images_root)
         bucket = self._client.bucket(self._bucket_name)
         existing = self._list_existing(policy, request_timeout)
         total = len(items)
@@ -251,9 +271,12 @@ class GcsDatasetWriter(Closeable):
                     first_transient = first_transient or result
                     continue
                 else:
-                    error = translate_google(
-                        result, StorageError, service="storage", action=f"uploading {item.name}"
-                    )
+                    action = f"uploading {item.name}"
+                    error = google_error(
+                        result, StorageError, service="storage", action=action
+                    ) or translate_google(result, StorageError, service="storage", action=action)
+                    if isinstance(error, ConfigError):
+                        raise error from result  # refused credentials fail every object
                     bucket_error = self._bucket_error(result)
                     if bucket_error is not None:
                         raise bucket_error from result
@@ -367,21 +390,18 @@ class GcsDatasetWriter(Closeable):
 
         def translated() -> dict[str, tuple[str | None, int]]:
             try:
-                return listing()
-            except core_exceptions.GoogleAPICallError as exc:
-                error = translate_google(
-                    exc, StorageError, service="storage", action=f"listing {self.uri}"
-                )
-                bucket_error = self._bucket_error(exc)
-                if bucket_error is not None:
-                    raise bucket_error from exc
-                raise error from exc
-            except Exception as exc:
-                if is_transient_google(exc):
-                    raise translate_google(
-                        exc, StorageError, service="storage", action=f"listing {self.uri}"
-                    ) from exc
+                with map_google_errors(
+                    StorageError, service="storage", action=f"listing {self.uri}"
+                ):
+                    found = listing()
+            except StorageError as error:
+                cause = error.__cause__
+                if isinstance(cause, core_exceptions.GoogleAPICallError):
+                    bucket_error = self._bucket_error(cause)
+                    if bucket_error is not None:
+                        raise bucket_error from cause
                 raise
+            return found
 
         return call_with_retry(policy, translated)
 
@@ -397,22 +417,19 @@ class GcsDatasetWriter(Closeable):
 
         def put() -> None:
             blob = bucket.blob(item.name)
-            try:
-                blob.upload_from_filename(
-                    str(item.image.path),
-                    content_type=item.content_type,
-                    if_generation_match=generation,
-                    retry=None,
-                    timeout=timeout,
-                )
-            except core_exceptions.PreconditionFailed:
-                return  # replaced by another run meanwhile; names are content-addressed
-            except Exception as exc:
-                if isinstance(exc, core_exceptions.GoogleAPICallError) or is_transient_google(exc):
-                    raise translate_google(
-                        exc, StorageError, service="storage", action=f"replacing {item.name}"
-                    ) from exc
-                raise
+            with map_google_errors(
+                StorageError, service="storage", action=f"replacing {item.name}"
+            ):
+                try:
+                    blob.upload_from_filename(
+                        str(item.image.path),
+                        content_type=item.content_type,
+                        if_generation_match=generation,
+                        retry=None,
+                        timeout=timeout,
+                    )
+                except core_exceptions.PreconditionFailed:
+                    return  # replaced by another run meanwhile; names are content-addressed
 
         call_with_retry(policy, put)
 
@@ -424,7 +441,6 @@ class GcsDatasetWriter(Closeable):
         policy: RetryPolicy | None,
         timeout: float | None,
     ) -> DatasetLocation:
-        from google.api_core import exceptions as core_exceptions
 
         bucket = self._client.bucket(self._bucket_name)
         uris = {id(item.image): f"gs://{self._bucket_name}/{item.name}" for item in written}
@@ -432,19 +448,13 @@ class GcsDatasetWriter(Closeable):
 
         def put(name: str, text: str, content_type: str) -> None:
             blob = bucket.blob(name)
-            try:
+            with map_google_errors(StorageError, service="storage", action=f"writing {name}"):
                 blob.upload_from_string(
                     text.encode("utf-8"),
                     content_type=content_type,
                     retry=None,
                     timeout=timeout,
                 )
-            except Exception as exc:
-                if isinstance(exc, core_exceptions.GoogleAPICallError) or is_transient_google(exc):
-                    raise translate_google(
-                        exc, StorageError, service="storage", action=f"writing {name}"
-                    ) from exc
-                raise
 
         def object_name(file_name: str) -> str:
             return f"{self._prefix}/{file_name}" if self._prefix else file_name

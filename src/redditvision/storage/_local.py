@@ -13,9 +13,9 @@ import attrs
 
 from redditvision._closing import Closeable
 from redditvision._import_formats import IMPORT_FILE_NAMES, IMPORT_FORMATS, render_import_file
-from redditvision.errors import DatasetError, StorageError
-from redditvision.labels._csv_labels import path_from
+from redditvision.errors import ConfigError, DatasetError, StorageError
 from redditvision.labels._names import dataset_name
+from redditvision.labels._paths import path_from
 from redditvision.models import DatasetLocation, LabeledDataset, LabeledImage, MLUse
 from redditvision.storage._common import (
     ProgressCallback,
@@ -23,6 +23,7 @@ from redditvision.storage._common import (
     _atomic_write_text,
     _label_map_json,
     _prepare,
+    validate_prefix,
 )
 
 __all__ = ["LocalDatasetWriter", "load_local_dataset", "write_local_dataset"]
@@ -39,12 +40,23 @@ class LocalDatasetWriter(Closeable):
 
     Args:
         root: The dataset folder (created).
-        prefix: Sub-folder inside ``root`` (default ``""``).
+        prefix: Sub-folder inside ``root`` (default ``""``), folders separated by single
+            ``/``; ``..``, ``.`` and empty folders are refused, and so is a prefix whose
+            folder resolves (through a symlink) outside ``root``.
+        images_root: When given, only images that resolve (symlinks followed) inside
+            this folder are copied; the others are left out as failed. Every image is
+            re-checked anyway: a regular file that Pillow reads as an image.
+
+    Raises:
+        ConfigError: The prefix is refused (the message names the fix).
     """
 
-    def __init__(self, root: str | Path, *, prefix: str = "") -> None:
+    def __init__(
+        self, root: str | Path, *, prefix: str = "", images_root: str | Path | None = None
+    ) -> None:
         self._root = Path(root)
-        self._prefix = prefix.strip("/")
+        self._prefix = validate_prefix(prefix, where="local dataset prefix")
+        self._images_root = Path(images_root) if images_root is not None else None
         self._closed = False
 
     @property
@@ -90,7 +102,7 @@ class LocalDatasetWriter(Closeable):
                 raise DatasetError(
                     f"unknown import format {fmt!r}; choose one of {', '.join(IMPORT_FORMATS)}"
                 )
-        items, failed = _prepare(dataset, self._prefix)
+        items, failed = _prepare(dataset, self._prefix, images_root=self._images_root)
         root = self._root.resolve()
         try:
             root.mkdir(parents=True, exist_ok=True)
@@ -98,6 +110,11 @@ class LocalDatasetWriter(Closeable):
             raise StorageError(
                 f"cannot create dataset folder {root}: {exc.strerror or exc}"
             ) from exc
+        if not (root / self._prefix).resolve().is_relative_to(root):
+            raise ConfigError(
+                f"local dataset prefix {self._prefix!r} resolves outside {root} (a symlink); "
+                "give a prefix inside the folder"
+            )
         uploaded = skipped = written_bytes = 0
         total = len(items)
         seen: set[str] = set()
@@ -233,6 +250,20 @@ def _dataset_file_text(dataset: LabeledDataset, base: Path) -> str:
     return render_import_file(dataset, "local_jsonl", uri_for=relative)
 
 
+def _required(data: dict[str, object], key: str) -> str:
+    value = data[key]
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"{key} must be non-empty text")
+    return value
+
+
+def _optional(data: dict[str, object], key: str) -> str | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{key} must be text or null")
+    return value
+
+
 def load_local_dataset(path_or_uri: str | Path) -> LabeledDataset:
     """Read a local JSONL manifest written by :func:`write_local_dataset` or a writer.
 
@@ -261,6 +292,8 @@ def load_local_dataset(path_or_uri: str | Path) -> LabeledDataset:
             f"cannot read dataset file {path}: {exc.strerror or exc}; write it with "
             "`redditvision label --out DIR`"
         ) from exc
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"dataset file {path} is not UTF-8 text: {exc}") from exc
     base = path.resolve().parent
     images: list[LabeledImage] = []
     label_map: dict[str, str] = {}
@@ -271,19 +304,22 @@ def load_local_dataset(path_or_uri: str | Path) -> LabeledDataset:
             data = json.loads(line)
             if not isinstance(data, dict):
                 raise TypeError("not an object")
-            label = str(data["label"])
-            original = str(data.get("original_label") or label)
-            use = data.get("ml_use")
+            label = _required(data, "label")
+            original = _optional(data, "original_label") or label
+            use = _optional(data, "ml_use")
+            text = _required(data, "path")
+            if "\x00" in text:
+                raise ValueError("path holds a NUL byte")
             image = LabeledImage(
-                path=path_from(str(data["path"]), base),
+                path=path_from(text, base),
                 label=label,
                 original_label=original,
                 ml_use=MLUse(use) if use else None,
-                sha256=data.get("sha256"),
-                group=data.get("group"),
-                source=data.get("source"),
+                sha256=_optional(data, "sha256"),
+                group=_optional(data, "group"),
+                source=_optional(data, "source"),
             )
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
             raise DatasetError(
                 f"{path} line {number} is not a dataset line ({exc}); expected a JSON object "
                 "with path, label, original_label, ml_use, sha256, group"
