@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Union
+from typing import Any, Union
 
 from PIL import Image
 
@@ -102,6 +102,45 @@ class Classifier(Closeable):
         self._predictor: Predictor | None = None
         self._deploy = deploy
         self._closed = False
+
+    @classmethod
+    def from_endpoint(
+        cls,
+        url: str,
+        *,
+        api_key: str | None = None,
+        credentials: Any = None,
+        label_map: Mapping[str, str] | None = None,
+        batch_size: int = 32,
+        **options: Any,
+    ) -> Classifier:
+        """Classify with a Vertex-shaped REST endpoint: ``redditvision serve`` or Vertex AI.
+
+        Args:
+            url: ``http://HOST:PORT`` of ``redditvision serve``, or a Vertex AI endpoint's
+                REST URL (``https://REGION-aiplatform.googleapis.com/v1/projects/P/
+                locations/L/endpoints/E``); see :func:`redditvision.backends.rest.predict_url`.
+            api_key: Sent as ``x-goog-api-key`` (the server's ``--api-key-env`` key).
+            credentials: ``google.auth`` credentials (default: Application Default
+                Credentials for Google URLs).
+            label_map: Endpoint display name -> your label name (optional).
+            batch_size: Images per :meth:`predict_many` step (default 32).
+            **options: More :class:`~redditvision.backends.rest.RestEndpointBackend`
+                options (``instances_per_request``, ``retry``, ``timeout``, ``session``).
+
+        Returns:
+            The classifier; closing it closes the HTTP session.
+
+        Raises:
+            ConfigError: ``url`` is not an http(s) URL.
+        """
+        from redditvision.backends.rest import RestEndpointBackend
+
+        backend = RestEndpointBackend(
+            url, api_key=api_key, credentials=credentials, close_with_predictor=True, **options
+        )
+        model = TrainedModel(backend=backend.name, resource=url, label_map=dict(label_map or {}))
+        return cls(model, backend=backend, batch_size=batch_size)
 
     def __repr__(self) -> str:
         return f"Classifier(model={self.model.resource!r}, backend={self.backend.name!r})"

@@ -10,6 +10,7 @@ import click
 
 from redditvision.cli import (
     _audit,
+    _classify,
     _cloud,
     _collect,
     _compare,
@@ -17,11 +18,23 @@ from redditvision.cli import (
     _download,
     _models,
     _run,
+    _serve,
 )
 
 __all__ = ["MODULES", "commands"]
 
-MODULES = (_collect, _download, _dataset, _audit, _models, _cloud, _compare, _run)
+MODULES = (
+    _collect,
+    _download,
+    _dataset,
+    _audit,
+    _models,
+    _cloud,
+    _compare,
+    _classify,
+    _serve,
+    _run,
+)
 """The command modules, one per step, in flow order."""
 
 
