@@ -465,7 +465,7 @@ def fine_tune(
                 y_val, _evaluate(torch, backbone, head, val_tensor, device, 32), n_labels
             )
             row["val_macro_f1"], row["val_accuracy"] = round(f1, 6), round(accuracy, 6)
-            if f1 > best_score:
+            if f1 >= best_score:  # ties go to the longer-trained network
                 best_score, best_epoch, best = f1, epoch, snapshot()
                 since_best = 0
             else:
@@ -473,6 +473,17 @@ def fine_tune(
         else:
             best_epoch, best = epoch, snapshot()
         curve.append(row)
+        if checkpoints is not None:
+            tensors = {f"backbone.{k}": v for k, v in module.state_dict().items()}
+            tensors |= {f"head.{k}": v for k, v in head.state_dict().items()}
+            tensors |= {f"best.backbone.{k}": v for k, v in best[0].items()}
+            tensors |= {f"best.head.{k}": v for k, v in best[1].items()}
+            tensors |= _optimizer_tensors(optimizer, params)
+            checkpoints.save(
+                epoch,
+                tensors,
+                {"curve": curve, "best_score": best_score, "best_epoch": best_epoch},
+            )
         say(
             "epoch",
             epoch,
@@ -485,17 +496,6 @@ def fine_tune(
             loss=row["loss"],
             val_macro_f1=row["val_macro_f1"],
         )
-        if checkpoints is not None:
-            tensors = {f"backbone.{k}": v for k, v in module.state_dict().items()}
-            tensors |= {f"head.{k}": v for k, v in head.state_dict().items()}
-            tensors |= {f"best.backbone.{k}": v for k, v in best[0].items()}
-            tensors |= {f"best.head.{k}": v for k, v in best[1].items()}
-            tensors |= _optimizer_tensors(optimizer, params)
-            checkpoints.save(
-                epoch,
-                tensors,
-                {"curve": curve, "best_score": best_score, "best_epoch": best_epoch},
-            )
     if stopped == "time_limit":
         say(
             "stopped",

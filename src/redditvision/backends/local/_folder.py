@@ -62,8 +62,9 @@ WEIGHTS_FILE = "network.safetensors"
 EVALUATION_FILE = "evaluation.json"
 
 on_step: Callable[[str], None] | None = None
-"""Called with ``"staged"``, ``"old-moved-aside"``, ``"new-in-place"`` while a folder is
-replaced (for the crash-safety tests, which kill the process at each of these moments)."""
+"""Called with ``"staging"``, ``"staged"``, ``"old-moved-aside"`` and ``"new-in-place"``
+while a folder is replaced (for the crash-safety tests, which kill the process at each of
+these moments)."""
 
 # The only types beyond skops' defaults that a head may hold: the calibrated linear SVM's
 # internals (sklearn.calibration). Anything else in head.skops is refused.
@@ -165,14 +166,19 @@ def recover(out: Path) -> None:
     """
     out = Path(out)
     dead = [(kind, path) for kind, pid, path in _leftovers(out) if not _pid_alive(pid)]
-    if not out.exists():
-        olds = sorted(
-            (path for kind, path in dead if kind == "old" and _is_model_folder(path)),
-            key=lambda path: path.stat().st_mtime,
-        )
-        if olds:
-            os.replace(olds[-1], out)
-            logger.warning("restored %s from %s, left by a killed run", out, olds[-1].name)
+    if not dead:
+        return
+    try:
+        if not out.exists():
+            olds = sorted(
+                (path for kind, path in dead if kind == "old" and _is_model_folder(path)),
+                key=lambda path: path.stat().st_mtime,
+            )
+            if olds:
+                os.replace(olds[-1], out)
+                logger.warning("restored %s from %s, left by a killed run", out, olds[-1].name)
+    except OSError as exc:
+        logger.warning("cannot restore %s from a killed run's folder: %s", out, exc)
     for _, path in dead:
         if path.exists():
             shutil.rmtree(path, ignore_errors=True)
@@ -225,6 +231,7 @@ def write_folder(
     pid = os.getpid()
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-{pid}-", dir=out.parent))
     try:
+        _step("staging")
         try:
             sio.dump(head, staging / HEAD_FILE)
         except (TypeError, ValueError) as exc:
@@ -326,8 +333,7 @@ def read_manifest(folder: Path) -> dict[str, Any]:
             plain file inside the folder.
     """
     path = folder / MANIFEST_FILE
-    if not path.exists():
-        recover(folder)
+    recover(folder)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:

@@ -15,7 +15,7 @@ from redditvision.backends.local._deps import require
 from redditvision.backends.local._extractor import FeatureExtractor, ImageDecodeError
 from redditvision.backends.local._folder import WEIGHTS_FILE, load_head, read_manifest
 from redditvision.backends.local._search import probabilities
-from redditvision.errors import ModelFormatError, PredictionError
+from redditvision.errors import ConfigError, ModelFormatError, PredictionError
 from redditvision.models import Prediction
 
 __all__ = ["LocalPredictor", "folder_extractor"]
@@ -47,9 +47,14 @@ def folder_extractor(
             state = st.load_file(str(path))
         except Exception as exc:  # safetensors raises its own error types on bad files
             raise ModelFormatError(f"{path} cannot be read as safetensors: {exc}") from exc
-        backbone = make_backbone(
-            network["backbone"], image_size=network["image_size"], pretrained=False
-        )
+        try:
+            backbone = make_backbone(
+                network["backbone"], image_size=network["image_size"], pretrained=False
+            )
+        except ConfigError as exc:
+            raise ModelFormatError(
+                f"{folder} names a backbone that cannot be built: {exc}"
+            ) from exc
         load_weights(backbone, state, source=str(path))
         return FineTunedExtractor(
             backbone,
