@@ -91,14 +91,14 @@ def make_backend(
         MissingDependencyError: The backend's extra is not installed.
     """
     if name == "local":
-        from redditvision.backends.local import LocalBackend
+        from redditvision.backends.local import DEFAULT_QUALITY, LocalBackend
 
         return LocalBackend(
+            quality=quality or DEFAULT_QUALITY,
             model_dir=model_dir,
             cache_dir=cache_dir,
             use_cache=use_cache,
             progress=on_progress,
-            **({"quality": quality} if quality is not None else {}),
         )
     if name in ("vertex", "automl"):
         from redditvision.cli._cloud import make_cloud_backend
