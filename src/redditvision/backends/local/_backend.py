@@ -237,7 +237,8 @@ class LocalBackend(FitMixin, Closeable):
         overrides: dict[str, Any] = {}
         if backbone is not None:
             overrides["backbone"] = backbone
-        if image_size is not None:
+            overrides["image_size"] = image_size  # None: the backbone's native size
+        elif image_size is not None:
             overrides["image_size"] = image_size
         if epochs is not None:
             if epochs < 0:
@@ -392,9 +393,10 @@ class LocalBackend(FitMixin, Closeable):
         preset = self.preset
         extractor: FeatureExtractor = self.extractor
         if preset.mode == "finetune":
+            pretrained = make_backbone(preset.backbone, image_size=preset.image_size)
             extractor = FineTunedExtractor(
-                make_backbone(preset.backbone, image_size=preset.image_size),
-                version=f"pretrained-{preset.image_size}px+{_weights_tag(preset.backbone)}",
+                pretrained,
+                version=f"pretrained-{pretrained.image_size}px+{_weights_tag(preset.backbone)}",
                 device=self.device,
             )
         good, blobs, features, skipped = self._features(

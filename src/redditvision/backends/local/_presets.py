@@ -26,7 +26,8 @@ class Preset:
         mode: ``"frozen"`` (features of the pretrained network, head search) or
             ``"finetune"`` (LP-FT).
         backbone: Backbone name (see :func:`~redditvision.backends.local.make_backbone`).
-        image_size: Input side in pixels (at least the backbone's native resolution).
+        image_size: Input side in pixels (at least the backbone's native resolution), or
+            None for the native one.
         epochs: Fine-tuning epochs at most (early stopping may end sooner).
         batch_size: Images per optimizer step.
         lr_backbone: Peak learning rate of the backbone (AdamW, one-cycle schedule).
@@ -43,7 +44,7 @@ class Preset:
     name: str
     mode: str
     backbone: str
-    image_size: int
+    image_size: int | None
     epochs: int = 0
     batch_size: int = 16
     lr_backbone: float = 3e-4
