@@ -70,7 +70,10 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def backend(extractor: EfficientNetLite0Extractor, workdir: Path) -> Iterator[LocalBackend]:
     with LocalBackend(
-        quality="fast", extractor=extractor, cache_dir=workdir / "cache", model_dir=workdir / "models"
+        quality="fast",
+        extractor=extractor,
+        cache_dir=workdir / "cache",
+        model_dir=workdir / "models",
     ) as opened:
         yield opened
 
