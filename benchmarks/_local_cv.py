@@ -24,7 +24,8 @@ SERIES_TOML = Path(__file__).resolve().parent.parent / "examples" / "bmw-series.
 
 def dataset(grouping: str) -> Any:
     """The 383 photos labeled by series or by model, near-duplicates grouped."""
-    from redditvision.dataset import LabelMap, group_near_duplicates, label_folders
+    from redditvision.labels import LabelMap, label_folders
+    from redditvision.split import group_near_duplicates
 
     label_map = LabelMap.from_toml(SERIES_TOML) if grouping == "series" else None
     return group_near_duplicates(label_folders(DATA, label_map=label_map))

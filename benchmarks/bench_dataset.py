@@ -8,13 +8,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from redditvision.dataset import (
-    LabelMap,
-    check_dataset,
-    group_near_duplicates,
-    label_folders,
-    split_dataset,
-)
+from redditvision.checks import check_dataset
+from redditvision.labels import LabelMap, label_folders
+from redditvision.split import group_near_duplicates, split_dataset
 from redditvision.storage import GcsDatasetWriter, LocalDatasetWriter
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,9 +45,9 @@ def run() -> list[dict[str, Any]]:
     rows.append(_row("check_dataset (vertex)", seconds, "s", f"{len(report.errors)} errors"))
     with tempfile.TemporaryDirectory() as folder:
         with LocalDatasetWriter(Path(folder) / "local") as writer:
-            first, seconds = _timed(writer.upload, split)
+            first, seconds = _timed(writer.write, split)
             rows.append(_row("LocalDatasetWriter first run", seconds, "s", f"{first.bytes} bytes"))
-            again, seconds = _timed(writer.upload, split)
+            again, seconds = _timed(writer.write, split)
             rows.append(
                 _row("LocalDatasetWriter second run", seconds, "s", f"{again.bytes} bytes copied")
             )
@@ -65,7 +61,7 @@ def run() -> list[dict[str, Any]]:
         try:
             emulator.create_bucket("bench")
             with GcsDatasetWriter(client=emulator.client(), bucket="bench") as gcs:
-                first, seconds = _timed(gcs.upload, split)
+                first, seconds = _timed(gcs.write, split)
                 rows.append(
                     _row(
                         "GcsDatasetWriter first run (emulator)",
@@ -74,7 +70,7 @@ def run() -> list[dict[str, Any]]:
                         f"{first.uploaded} objects, 8 threads, gcp-storage-emulator on loopback",
                     )
                 )
-                again, seconds = _timed(gcs.upload, split)
+                again, seconds = _timed(gcs.write, split)
                 rows.append(
                     _row(
                         "GcsDatasetWriter second run (emulator)",

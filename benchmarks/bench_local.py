@@ -53,7 +53,7 @@ def measure(quality: str, folds: int) -> list[dict[str, Any]]:
     sys.path.insert(0, str(HERE.parent))
     from benchmarks._local_cv import cross_validate, dataset
     from redditvision.backends.local import LocalBackend
-    from redditvision.dataset import split_dataset
+    from redditvision.split import split_dataset
 
     load = os.getloadavg()[0]
     series = split_dataset(dataset("series"), seed=0)

@@ -10,15 +10,15 @@ from typing import Any
 
 from PIL import Image
 
-from redditvision.models import GenericLabel, Prediction
-from redditvision.report import write_report
-from redditvision.vision import (
+from redditvision.compare import (
     ClassComparison,
     ComparisonReport,
     ComparisonSummary,
     ImageComparison,
-    ImageLabels,
 )
+from redditvision.labelers import ImageLabels
+from redditvision.models import GenericLabel, Prediction
+from redditvision.report import write_report
 
 LABELS = ("1-2series", "3-4series", "5-6series", "x-suv", "z3-4-8")
 
@@ -91,10 +91,11 @@ def run() -> list[dict[str, Any]]:
         files = write_report(report, Path(folder) / "report")
         seconds = time.perf_counter() - started
         html_bytes = files.html.stat().st_size
+        plots = len(files.plots)
     return [
         {
             "benchmark": "report",
-            "metric": f"write_report, {n} images, 3 plots",
+            "metric": f"write_report, {n} images, {plots} plots",
             "value": seconds,
             "unit": "s",
             "note": "HTML + Markdown + CSV + JSON Lines + PNGs (matplotlib Agg)",

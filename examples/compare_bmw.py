@@ -16,11 +16,14 @@ import time
 from pathlib import Path
 
 from redditvision import Classifier
-from redditvision.backends.local import ImageNetLabeler, LocalBackend
-from redditvision.dataset import LabelMap, label_folders, split_dataset
+from redditvision.backends.local import LocalBackend
+from redditvision.compare import ComparisonReport, VisionComparator
+from redditvision.labelers import ImageNetLabeler
+from redditvision.labels import LabelMap, label_folders
+from redditvision.metrics import evaluate_comparison
 from redditvision.models import MLUse
-from redditvision.report import evaluate_comparison, write_report
-from redditvision.vision import ComparisonReport, VisionComparator
+from redditvision.report import write_report
+from redditvision.split import split_dataset
 
 HERE = Path(__file__).resolve().parent
 

@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     check.raise_for_errors()
 
     with GcsDatasetWriter.from_env(bucket=args.bucket, prefix=args.prefix) as writer:
-        location = writer.write(dataset, import_format="vertex_csv")
+        location = writer.write(dataset, import_format="vertex_csv").location
     print(f"{location.images} images in {location.uri}; import file {location.import_file_uri}")
     return 0
 

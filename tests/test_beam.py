@@ -37,6 +37,7 @@ from redditvision.beam import (  # noqa: E402
 )
 from redditvision.beam.__main__ import main, parse_args  # noqa: E402
 from redditvision.errors import MissingDependencyError  # noqa: E402
+from redditvision.labelers import ImageLabels  # noqa: E402
 from redditvision.models import (  # noqa: E402
     GenericLabel,
     ImageRecord,
@@ -46,7 +47,6 @@ from redditvision.models import (  # noqa: E402
     RecordStatus,
 )
 from redditvision.reddit import DumpFileSource, ListingFileSource  # noqa: E402
-from redditvision.vision import ImageLabels  # noqa: E402
 
 SUBMIT_IMAGES = [f"TestSubreddit.test_submit_image.{i}.json" for i in range(3)]
 GALLERY = "TestSubreddit.test_submit_gallery.0.json"

@@ -15,7 +15,7 @@ from PIL import Image
 from fakes.vision import FakeVision, annotation, error, key_of
 from redditvision import retry
 from redditvision.errors import ComparisonError, ConfigError
-from redditvision.vision import CloudVisionLabeler, GenericLabeler
+from redditvision.labelers import CloudVisionLabeler, GenericLabeler
 
 
 def jpeg(seed: int, size: tuple[int, int] = (32, 24)) -> bytes:

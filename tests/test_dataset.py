@@ -1,4 +1,4 @@
-"""Labeling, label names, splits, checks and import files of redditvision.dataset."""
+"""Labeling (redditvision.labels), splits, checks, import files and the local dataset file."""
 
 from __future__ import annotations
 
@@ -11,25 +11,22 @@ import pytest
 from PIL import Image
 
 from redditvision import DatasetError, ImageRecord, LabeledDataset, LabeledImage, MLUse
-from redditvision.dataset import (
+from redditvision._import_formats import render_import_file
+from redditvision.checks import check_dataset, convert_unsupported
+from redditvision.labels import (
     LABEL_PATTERN,
     LabelMap,
     RuleSet,
-    check_dataset,
-    convert_unsupported,
     export_label_csv,
-    group_near_duplicates,
     label_csv,
     label_folders,
     label_records,
-    load_local_dataset,
     map_labels,
     normalize_label,
-    render_import_file,
-    split_dataset,
-    write_local_dataset,
 )
 from redditvision.models import RecordStatus
+from redditvision.split import group_near_duplicates, split_dataset
+from redditvision.storage import load_local_dataset, write_local_dataset
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 BMW_SERIES_COUNTS = {"1-2series": 59, "3-4series": 88, "5-6series": 111, "z3-4-8": 34, "x-suv": 91}

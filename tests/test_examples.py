@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from redditvision.dataset import LabelMap, RuleSet
+from redditvision.labels import LabelMap, RuleSet
 from redditvision.pipeline import RunConfig
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -317,7 +317,7 @@ def test_time_limit_stops_the_search_after_the_first_candidate(
 def test_dataset_location_in_local_jsonl_trains(
     extractor: EfficientNetLite0Extractor, dataset: LabeledDataset, workdir: Path
 ) -> None:
-    from redditvision.dataset import write_local_dataset
+    from redditvision.storage import write_local_dataset
 
     path = write_local_dataset(dataset, workdir / "written")
     location = DatasetLocation(

@@ -11,8 +11,9 @@ pytest.importorskip("torch")
 
 from redditvision.backends.local import Candidate, LocalBackend
 from redditvision.classify import Classifier
-from redditvision.dataset import LabelMap, label_folders, split_dataset
+from redditvision.labels import LabelMap, label_folders
 from redditvision.models import LabeledDataset, MLUse, TrainedModel
+from redditvision.split import split_dataset
 
 pytestmark = pytest.mark.slow
 

@@ -5,13 +5,22 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
+import attrs
 import numpy as np
 import pytest
 from PIL import Image
 
+from redditvision.compare import (
+    ClassComparison,
+    ComparisonReport,
+    ComparisonSummary,
+    ImageComparison,
+)
 from redditvision.errors import ConfigError
+from redditvision.labelers import ImageLabels
 from redditvision.metrics import compute_evaluation
 from redditvision.models import Evaluation, GenericLabel, LabelMetrics, Prediction, ThresholdMetrics
 from redditvision.report import (
@@ -28,13 +37,6 @@ from redditvision.report import (
     render_markdown,
     write_evaluation_report,
     write_report,
-)
-from redditvision.vision import (
-    ClassComparison,
-    ComparisonReport,
-    ComparisonSummary,
-    ImageComparison,
-    ImageLabels,
 )
 
 EVIL = '<script>alert("x")</script> & | *bold*'
@@ -163,28 +165,42 @@ def test_write_report_writes_every_file_and_returns_their_paths(written: ReportF
     files = written
     names = {path.name for path in files.folder.iterdir()}
     assert files.html == files.folder / "report.html"
+    # With an evaluation, the custom model's confusion matrix and bars are drawn once, in
+    # its section (evaluation_*), not a second time from the comparison.
     assert names == {
         "report.html",
         "report.md",
         "comparison.csv",
         "comparison.jsonl",
         "summary.json",
-        "confusion_matrix.png",
-        "label_metrics.png",
+        "headline.png",
         "generic_naming.png",
+        "generic_labels.png",
         "evaluation_confusion_matrix.png",
         "evaluation_label_metrics.png",
         "evaluation_pr_curves.png",
     }
     assert set(files.plots) == {
-        "confusion_matrix",
-        "label_metrics",
+        "headline",
         "generic_naming",
+        "generic_labels",
         "evaluation_confusion_matrix",
         "evaluation_label_metrics",
         "evaluation_pr_curves",
     }
     assert all(path.is_file() for path in files.plots.values())
+
+
+def test_without_an_evaluation_the_comparison_draws_the_confusion_matrix_once(
+    tmp_path: Path,
+) -> None:
+    files = write_report(make_report(), tmp_path / "out")
+
+    assert {"confusion_matrix", "label_metrics"} <= set(files.plots)
+    assert not any(key.startswith("evaluation_") for key in files.plots)
+    page = files.html.read_text("utf-8")
+    assert page.count('<img alt="Confusion matrix') == 1
+    assert page.count('id="plot-confusion_matrix"') == 1
 
 
 def test_csv_and_json_lines_hold_one_row_per_image(written: ReportFiles) -> None:
@@ -214,7 +230,8 @@ def test_html_escapes_every_label_with_special_characters(written: ReportFiles) 
     page = written.html.read_text("utf-8")
 
     assert "<script>alert" not in page
-    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; | *bold*" in page
+    # Jinja2's autoescaping (MarkupSafe) writes a double quote as &#34;.
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; | *bold*" in page
     # The only scripts are the page's own sorting script.
     assert page.count("<script>") == 1
 
@@ -254,7 +271,7 @@ def test_plots_are_valid_pngs_of_the_expected_size(evaluation: Evaluation) -> No
 
 
 def test_plot_files_are_pngs_and_the_size_grows_with_labels(written: ReportFiles) -> None:
-    assert png_size(written.plots["confusion_matrix"].read_bytes()) == (500, 500)
+    assert png_size(written.plots["evaluation_confusion_matrix"].read_bytes()) == (500, 500)
     assert png_size(written.plots["generic_naming"].read_bytes()) == (800, 300)
     many = [f"label {i}" for i in range(20)]
     matrix = [[int(i == j) for j in range(20)] for i in range(20)]
@@ -405,3 +422,141 @@ def test_evaluate_comparison_uses_the_custom_scores_and_skips_errors() -> None:
     assert set(evaluation.labels) == {"3 Series", "Z4", EVIL}
     assert evaluation.accuracy == pytest.approx(0.5)
     assert evaluation.thresholds
+
+
+def _one_image_report(name: str, truth: str, generic: str, custom: str) -> ComparisonReport:
+    report = make_report(n_images=1)
+    image = ImageComparison(
+        name=name,
+        truth=truth,
+        generic=ImageLabels(
+            labels=(GenericLabel(label=generic, score=0.9, source="web_entity"),),
+            best_guess=generic,
+        ),
+        custom=(Prediction(label=custom, score=0.75, model_label="m"),),
+        generic_match="none",
+    )
+    return ComparisonReport(
+        generic_name="cloud_vision",
+        custom_name="m",
+        labels=(truth, custom),
+        confusion_matrix=((0, 1), (0, 0)),
+        images=(image,),
+        classes=report.classes[:0],
+        summary=report.summary,
+    )
+
+
+def test_comparison_csv_neutralizes_a_reddit_title_that_is_a_formula(tmp_path: Path) -> None:
+    formula = '=HYPERLINK("http://x")'
+    report = _one_image_report(f"-{formula}.jpg", formula, f"+{formula}", f"@{formula}")
+
+    files = write_report(report, tmp_path / "out")
+
+    rows = list(csv.reader(files.csv.open(encoding="utf-8", newline="")))
+    cells = dict(zip(rows[0], rows[1], strict=True))
+    assert cells["image"] == f"'-{formula}.jpg"
+    assert cells["truth"] == f"'{formula}"
+    assert cells["custom_label"] == f"'@{formula}"
+    assert cells["generic_best_guess"] == f"'+{formula}"
+    assert cells["custom_score"] == "0.75"  # a number stays a readable number
+    assert not [cell for row in rows for cell in row if cell[:1] in ("=", "+", "-", "@")]
+
+
+def test_evaluation_labels_csv_neutralizes_label_names(tmp_path: Path) -> None:
+    evaluation = make_evaluation(("=cmd|' /C calc'!A0", "Z4"))
+    files = write_evaluation_report(evaluation, tmp_path / "out")
+    rows = list(csv.DictReader(files.csv.open(encoding="utf-8", newline="")))
+    assert rows[0]["label"] == "'=cmd|' /C calc'!A0"
+
+
+def test_the_page_opens_with_a_headline_sentence_and_figure(written: ReportFiles) -> None:
+    page = written.html.read_text("utf-8")
+    headline = page.index('<section id="headline">')
+    assert headline < page.index('<section id="overall">')
+    assert (
+        "On 5 images with a known class, the custom model names the right class for 75% of "
+        "them; the Google Cloud Vision labels name it for 25%."
+    ) in page
+    assert 'id="plot-headline"' in page
+    assert png_size(written.plots["headline"].read_bytes()) == (800, 200)
+    markdown = written.markdown.read_text("utf-8")
+    assert "the custom model names the right class for 75%" in markdown
+
+
+def test_the_title_names_the_model_and_the_labeler(written: ReportFiles) -> None:
+    page = written.html.read_text("utf-8")
+    assert "<title>Custom model “models/bmw” against Google Cloud Vision labels</title>" in page
+    assert "labels vs custom model" not in page
+
+
+def test_every_column_of_every_table_is_explained(written: ReportFiles) -> None:
+    page = written.html.read_text("utf-8")
+    notes = set(re.findall(r"<dt>([^<]+)</dt>", page))
+    image_header = re.search(r'id="image-table">\s*<thead><tr>(.*?)</tr>', page, re.S)
+    assert image_header is not None
+    columns = re.findall(r'<th scope="col">([^<]+)</th>', image_header.group(1))
+    assert columns[0] == "thumbnail"
+    assert set(columns[1:]) <= notes  # "best guess" and "generic labels name" among them
+    assert {"best guess", "generic labels name"} <= notes
+    class_header = re.search(r'id="class-table">\s*<thead><tr>(.*?)</tr>', page, re.S)
+    assert class_header is not None
+    class_columns = re.findall(r'<th scope="col">([^<]+)</th>', class_header.group(1))
+    assert set(class_columns) - {"class"} <= notes
+
+
+def test_image_paths_are_shown_relative_to_the_image_folder(tmp_path: Path) -> None:
+    report = make_report()
+    absolute = attrs.evolve(
+        report,
+        images=tuple(
+            attrs.evolve(image, name=f"/data/cars/{image.name}") for image in report.images
+        ),
+    )
+    files = write_report(absolute, tmp_path / "out", image_root="/data/cars/photos")
+    page = files.html.read_text("utf-8")
+    assert "Image paths are relative to <code>/data/cars/photos</code>" in page
+    assert '<td data-sort="Z4/1.jpg">Z4/1.jpg</td>' in page
+    assert "/data/cars/photos/Z4/1.jpg</td>" not in page
+    # The CSV keeps the path as given, to find the file again.
+    rows = list(csv.DictReader(files.csv.open(encoding="utf-8")))
+    assert rows[1]["image"] == "/data/cars/photos/Z4/1.jpg"
+
+
+def test_without_an_image_root_paths_are_relative_to_the_deepest_common_folder() -> None:
+    from redditvision.report.tables import ImageNames
+
+    names = ImageNames(["/r/run/a/1.jpg", "/r/run/b/2.jpg"])
+    assert str(names.root) == "/r/run"
+    assert [names.show(n) for n in ("/r/run/a/1.jpg", "/elsewhere/3.jpg")] == [
+        "a/1.jpg",
+        "/elsewhere/3.jpg",
+    ]
+    assert ImageNames(["image 1", "image 2"]).root is None
+
+
+def test_pr_curves_are_steps_of_interpolated_precision() -> None:
+    from redditvision.report.plots import _interpolated
+
+    points = [
+        ThresholdMetrics(confidence_threshold=t, precision=p, recall=r, f1=0.0, label="a")
+        for t, p, r in ((0.9, 1.0, 0.5), (0.5, 0.8, 0.8), (0.3, 0.9, 1.0), (0.0, 0.5, 1.0))
+    ]
+    recall, precision = _interpolated(points)
+    assert recall == [0.0, 0.5, 0.8, 1.0, 1.0]
+    # At each recall, the best precision at that recall or higher: never rising to the right.
+    assert precision == [1.0, 1.0, 0.9, 0.9, 0.9]
+
+
+def test_every_page_extends_the_one_base_layout() -> None:
+    from redditvision.report.html import environment
+
+    env = environment()
+    assert env.autoescape is True
+    for name in ("comparison.html", "evaluation.html"):
+        source, _, _ = env.loader.get_source(env, name)  # type: ignore[union-attr]
+        assert source.lstrip().startswith('{% extends "base.html" %}'), name
+    base, _, _ = env.loader.get_source(env, "base.html")  # type: ignore[union-attr]
+    assert "{% block content %}" in base and "{% block headline %}" in base
+    page = render_html(make_report())
+    assert page.count("<!DOCTYPE html>") == 1 and "Written by redditvision" in page

@@ -16,14 +16,15 @@ from click.testing import CliRunner
 from harness_gcs import GcsEmulator
 from redditvision import DatasetError, LabeledDataset, MLUse, StorageError, retry
 from redditvision.cli import main
-from redditvision.dataset import (
-    LabelMap,
-    label_folders,
+from redditvision.labels import LabelMap, label_folders
+from redditvision.split import split_dataset
+from redditvision.storage import (
+    DatasetWriter,
+    GcsDatasetWriter,
+    LocalDatasetWriter,
     load_local_dataset,
-    split_dataset,
     write_local_dataset,
 )
-from redditvision.storage import DatasetWriter, GcsDatasetWriter, LocalDatasetWriter
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -126,7 +127,7 @@ def test_upload_interrupted_by_an_outage_fails_clearly_and_a_rerun_completes(
     client = gcs_emulator.client()
     writer = GcsDatasetWriter(client=client, bucket="cars", prefix="cut", batch_size=8)
     with writer, pytest.raises(StorageError) as info:
-        writer.upload(dataset, progress=stop_after_first_batch)
+        writer.write(dataset, progress=stop_after_first_batch)
     assert info.value.transient
     assert "run again to resume" in str(info.value)
     assert len(retry.recorded_sleeps()) == 4  # 5 attempts of the failing batch, no real sleep
@@ -137,7 +138,7 @@ def test_upload_interrupted_by_an_outage_fails_clearly_and_a_rerun_completes(
     assert "cut/import.csv" not in before  # never points at missing images
 
     with GcsDatasetWriter(client=gcs_emulator.client(), bucket="cars", prefix="cut") as rerun:
-        result = rerun.upload(dataset, extra_formats=["vertex_jsonl", "automl_csv"])
+        result = rerun.write(dataset, extra_formats=["vertex_jsonl", "automl_csv"])
     assert (result.uploaded, result.skipped_unchanged) == (26, 8)
     after = _objects(gcs_emulator, "cars", "cut")
     assert len([n for n in after if n.endswith(".jpg")]) == 34
@@ -181,8 +182,8 @@ def test_local_writer_lays_out_the_dataset_and_skips_unchanged_files(
     root = tmp_path / "local"
     with LocalDatasetWriter(root) as writer:
         assert isinstance(writer, DatasetWriter)
-        first = writer.upload(bmw_series, extra_formats=["vertex_csv"])
-        second = writer.upload(bmw_series)
+        first = writer.write(bmw_series, extra_formats=["vertex_csv"])
+        second = writer.write(bmw_series)
     assert (first.uploaded, second.uploaded, second.skipped_unchanged, second.bytes) == (
         383,
         0,
@@ -232,7 +233,7 @@ def test_upload_killed_mid_run_completes_on_rerun_with_nothing_missing(
     assert "killed/import.csv" not in partial
 
     with GcsDatasetWriter.from_env(bucket="cars", prefix="killed") as writer:
-        result = writer.upload(load_local_dataset(dataset_file))
+        result = writer.write(load_local_dataset(dataset_file))
     assert result.uploaded + result.skipped_unchanged == total
     assert result.skipped_unchanged >= len(partial)
     images = {n for n in _objects(gcs_emulator, "cars", "killed") if n.endswith(".jpg")}
@@ -252,3 +253,26 @@ def test_cli_upload_to_a_local_folder(bmw_series: LabeledDataset, tmp_path: Path
     neither = CliRunner().invoke(main, ["upload", "--dataset", str(dataset_file)])
     assert neither.exit_code == 2
     assert "exactly one of --bucket NAME or --local DIR" in neither.output
+
+
+def test_upload_is_a_deprecated_alias_of_write(bmw_series: LabeledDataset, tmp_path: Path) -> None:
+    subset = LabeledDataset(images=bmw_series.images[:5], label_map=bmw_series.label_map)
+    with LocalDatasetWriter(tmp_path / "local") as writer:
+        written = writer.write(subset)
+        with pytest.warns(DeprecationWarning, match=r"upload\(\) is deprecated; call write\(\)"):
+            again = writer.upload(subset)
+    assert (written.uploaded, again.uploaded, again.skipped_unchanged) == (5, 0, 5)
+    assert again.location == written.location
+
+
+def test_the_local_writer_and_write_local_dataset_write_one_dataset_file_format(
+    bmw_series: LabeledDataset, tmp_path: Path
+) -> None:
+    subset = LabeledDataset(images=bmw_series.images[:7], label_map=bmw_series.label_map)
+    with LocalDatasetWriter(tmp_path / "copied") as writer:
+        copied_file = Path(writer.write(subset).location.uri.removeprefix("file://"))
+    copied = load_local_dataset(copied_file)
+    # The same function writes the file for images left in place: paths relative to it.
+    rewritten = write_local_dataset(copied, tmp_path / "copied" / "again.jsonl")
+    assert rewritten.read_text() == (copied_file / "dataset.jsonl").read_text()
+    assert load_local_dataset(rewritten).images == copied.images

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -13,15 +13,19 @@ from google.rpc import code_pb2
 
 from fakes.vision import FakeVision, annotation, error, key_of
 from redditvision.classify import Classifier
-from redditvision.errors import ConfigError
-from redditvision.models import LabeledDataset, LabeledImage
-from redditvision.report import evaluate_comparison, write_report
-from redditvision.vision import (
-    CloudVisionLabeler,
+from redditvision.compare import (
+    CAR_TERMS,
+    DEFAULT_VOCABULARY,
+    BatchPredictor,
     GenericMatch,
     VisionComparator,
+    Vocabulary,
     class_phrases,
 )
+from redditvision.errors import ConfigError
+from redditvision.labelers import CloudVisionLabeler, ImageLabels
+from redditvision.models import LabeledDataset, LabeledImage, Prediction
+from redditvision.report import evaluate_comparison, write_report
 
 Z4 = "BMW Z4 Convertible 2012"
 X5 = "BMW X5 SUV 2007"
@@ -248,12 +252,10 @@ def test_labels_with_html_special_characters_are_escaped_in_the_report(
     report = VisionComparator(generic=cloud, custom=classifier).compare([image])
     page = write_report(report, tmp_path / "report").html.read_text("utf-8")
     assert "<img src=x" not in page
-    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt; &amp; Co" in page
+    assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt; &amp; Co" in page
 
 
 def test_truth_of_the_wrong_length_is_a_config_error(tmp_path: Path) -> None:
-    from redditvision.vision import ImageLabels
-
     class Silent:
         name = "silent"
 
@@ -331,15 +333,17 @@ def test_cli_compare_writes_the_report_and_prints_the_summary(
     assert summary["overall"]["images"] == 4
     assert summary["overall"]["with_truth"] == 4
     assert {row["label"] for row in summary["classes"]} == {"z3-4-8", "x-suv"}
-    for name in ("report.html", "report.md", "comparison.csv", "confusion_matrix.png"):
+    for name in ("report.html", "report.md", "comparison.csv", "headline.png"):
         assert (out / name).is_file(), name
+    # The evaluation of the compared images draws the confusion matrix, once.
     assert (out / "evaluation_pr_curves.png").is_file()
+    assert not (out / "confusion_matrix.png").exists()
 
     again = CliRunner().invoke(main, args)
     assert again.exit_code == 2
     assert "--overwrite" in again.output
 
-    assert (out / "confusion_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "evaluation_confusion_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_cli_compare_refuses_bad_arguments_before_any_work(tmp_path: Path) -> None:
@@ -435,3 +439,123 @@ def test_cli_compare_with_cloud_vision_and_no_credentials_says_how_to_log_in(
     assert result.exit_code == 2
     assert "gcloud auth application-default login" in result.output
     assert "missing.json" not in result.output
+
+
+def _jpeg(colour: tuple[int, int, int]) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 24), colour).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+class FixedLabels:
+    """A generic labeler answering the same labels for every image (the protocol, no model)."""
+
+    name = "fixed"
+
+    def __init__(self, *texts: str) -> None:
+        from redditvision.models import GenericLabel
+
+        self.answer = ImageLabels(
+            labels=tuple(GenericLabel(label=t, score=0.9, source="test") for t in texts)
+        )
+
+    def label(self, images: Sequence[bytes], *, max_results: int = 10) -> list[ImageLabels]:
+        return [self.answer for _ in images]
+
+    def close(self) -> None:
+        pass
+
+
+class FixedPredictor:
+    """A custom model that is not a Classifier: any object with predict_many and close."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.closed = False
+
+    def predict_many(self, images: Iterable[object]) -> list[list[Prediction]]:
+        return [[Prediction(label=self.label, score=0.8, model_label=self.label)] for _ in images]
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_the_comparator_takes_any_batch_predictor_not_only_a_classifier() -> None:
+    custom = FixedPredictor("finch")
+    assert isinstance(custom, BatchPredictor)
+    comparator = VisionComparator(
+        generic=FixedLabels("Finch", "Bird"),
+        custom=custom,
+        custom_name="birds-v1",
+        known_labels=["finch", "sparrow"],
+        vocabulary=Vocabulary(generic_terms=("bird",)),
+    )
+    with comparator:
+        report = comparator.compare([_jpeg((200, 0, 0)), _jpeg((0, 200, 0))], ["finch", "sparrow"])
+    assert custom.closed
+    assert report.custom_name == "birds-v1"
+    assert report.labels == ("finch", "sparrow")
+    assert [image.custom_correct for image in report.images] == [True, False]
+    assert [image.generic_match for image in report.images] == ["class", "other_class"]
+    assert report.summary.custom_accuracy == 0.5
+
+
+def test_the_vocabulary_is_data_a_label_map_can_supply(tmp_path: Path) -> None:
+    label_map = tmp_path / "birds.toml"
+    label_map.write_text(
+        '[labels]\nfinch = ["Finch *"]\nsparrow = ["Sparrow *"]\n\n'
+        '[vocabulary]\ngeneric_terms = ["bird", "songbird"]\n',
+        encoding="utf-8",
+    )
+    birds = Vocabulary.from_toml(label_map)
+    assert birds.generic_terms == ("bird", "songbird")
+    images = [_jpeg((10, 10, 10))]
+
+    def match(vocabulary: Vocabulary) -> str | None:
+        comparator = VisionComparator(
+            generic=FixedLabels("Songbird"),
+            custom=FixedPredictor("finch"),
+            known_labels=["finch", "sparrow"],
+            vocabulary=vocabulary,
+        )
+        return comparator.compare(images, ["finch"]).images[0].generic_match
+
+    # With the car words, "Songbird" names nothing; with the label map's words it is generic.
+    assert match(DEFAULT_VOCABULARY) == GenericMatch.NONE
+    assert match(birds) == GenericMatch.GENERIC
+
+
+def test_a_label_map_without_vocabulary_gives_the_car_words_and_extras_add_to_them(
+    tmp_path: Path,
+) -> None:
+    plain = tmp_path / "plain.toml"
+    plain.write_text('[labels]\n"z3-4-8" = ["BMW Z4 *"]\n', encoding="utf-8")
+    assert Vocabulary.from_toml(plain) == DEFAULT_VOCABULARY
+    assert DEFAULT_VOCABULARY.generic_terms == CAR_TERMS
+    extra = Vocabulary.from_mapping({"extra_generic_terms": ["racing car", "car"]})
+    assert extra.generic_terms == (*CAR_TERMS, "racing car")
+    assert Vocabulary.from_mapping({"make_terms": ["BMW"]}).make_terms == ("BMW",)
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"generic": ["car"]}, "unknown key"),
+        ({"generic_terms": "car"}, "list of words"),
+        ({"generic_terms": ["car", 3]}, "list of words"),
+    ],
+)
+def test_a_malformed_vocabulary_table_is_a_config_error(
+    table: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Vocabulary.from_mapping(table, source="birds.toml [vocabulary]")
+
+
+def test_a_vocabulary_file_that_is_not_toml_is_a_config_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[vocabulary\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        Vocabulary.from_toml(bad)

@@ -21,24 +21,14 @@ from redditvision.backends.vertex import (
     VertexDeployment,
     VertexPredictor,
 )
+from redditvision.checks import CheckIssue, DatasetCheckReport, check_dataset, convert_unsupported
 from redditvision.classify import Classifier, PredictionBackend, Predictor
-from redditvision.dataset import (
-    CheckIssue,
-    DatasetCheckReport,
-    LabelingReport,
-    LabelMap,
-    RuleSet,
-    check_dataset,
-    convert_unsupported,
-    export_label_csv,
-    group_near_duplicates,
-    label_csv,
-    label_folders,
-    label_records,
-    load_local_dataset,
-    normalize_label,
-    split_dataset,
-    write_local_dataset,
+from redditvision.compare import (
+    ClassComparison,
+    ComparisonReport,
+    ComparisonSummary,
+    ImageComparison,
+    VisionComparator,
 )
 from redditvision.download import DownloadLimits, ImageDownloader
 from redditvision.errors import (
@@ -55,6 +45,17 @@ from redditvision.errors import (
     StorageError,
     TrainingError,
     UnsafeURLError,
+)
+from redditvision.labelers import CloudVisionLabeler, GenericLabeler, ImageLabels
+from redditvision.labels import (
+    LabelingReport,
+    LabelMap,
+    RuleSet,
+    export_label_csv,
+    label_csv,
+    label_folders,
+    label_records,
+    normalize_label,
 )
 from redditvision.manifest import ImageManifest
 from redditvision.metrics import compute_evaluation
@@ -90,18 +91,16 @@ from redditvision.reddit import (
 )
 from redditvision.report import ReportFiles, write_evaluation_report, write_report
 from redditvision.retry import DEFAULT, RetryPolicy, is_transient, parse_retry_after
-from redditvision.storage import DatasetWriter, GcsDatasetWriter, LocalDatasetWriter, UploadResult
-from redditvision.training import AutoMLTrainer, TrainingBackend
-from redditvision.vision import (
-    ClassComparison,
-    CloudVisionLabeler,
-    ComparisonReport,
-    ComparisonSummary,
-    GenericLabeler,
-    ImageComparison,
-    ImageLabels,
-    VisionComparator,
+from redditvision.split import group_near_duplicates, split_dataset
+from redditvision.storage import (
+    DatasetWriter,
+    GcsDatasetWriter,
+    LocalDatasetWriter,
+    UploadResult,
+    load_local_dataset,
+    write_local_dataset,
 )
+from redditvision.training import AutoMLTrainer, TrainingBackend
 
 # -- more public names are added below by each step's module --
 

@@ -4,13 +4,14 @@ The local backend evaluates its models with :func:`compute_evaluation`; cloud ba
 :class:`~redditvision.models.Evaluation` from the metrics the service computed. Evaluations
 round-trip through JSON with :func:`evaluation_to_json` and :func:`evaluation_from_json`
 (the model folder's ``evaluation.json``, ``redditvision evaluate --json``).
+:func:`evaluate_comparison` measures a custom model on the images of a comparison the same way.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -18,9 +19,14 @@ from numpy.typing import NDArray
 from redditvision.errors import DatasetError, MissingDependencyError
 from redditvision.models import Evaluation, LabelMetrics, Misclassified, ThresholdMetrics
 
+if TYPE_CHECKING:
+    from redditvision.compare import ComparisonReport
+
 __all__ = [
     "CONFIDENCE_THRESHOLDS",
+    "comparison_label_metrics",
     "compute_evaluation",
+    "evaluate_comparison",
     "evaluation_from_json",
     "evaluation_to_json",
 ]
@@ -243,3 +249,73 @@ def evaluation_from_json(data: Mapping[str, Any]) -> Evaluation:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise DatasetError(f"not an evaluation object: {exc}") from exc
+
+
+def evaluate_comparison(report: ComparisonReport) -> Evaluation | None:
+    """Compute the custom model's :class:`~redditvision.models.Evaluation` on the compared images.
+
+    This gives a comparison the same confusion matrix, per-label figures and
+    precision-recall curves as a backend's evaluation, computed by
+    :func:`redditvision.metrics.compute_evaluation` (scikit-learn) from the custom scores.
+    Only images with a truth the model knows and a full score list (every model label, as
+    ``Classifier.predict_many`` returns by default) count.
+
+    Args:
+        report: The comparison.
+
+    Returns:
+        The evaluation, or None when no image counts or scikit-learn is not installed
+        (``redditvision[local]``).
+    """
+    names: dict[str, str] = {}
+    for image in report.images:
+        for prediction in image.custom:
+            names[prediction.model_label] = prediction.label
+    model_labels = sorted(names)
+    by_name = {name: label for label, name in names.items()}
+    truths: list[str] = []
+    rows: list[list[float]] = []
+    items: list[str] = []
+    for image in report.images:
+        if image.truth not in by_name or len(image.custom) != len(model_labels):
+            continue
+        scores = {p.model_label: p.score for p in image.custom}
+        row = [max(0.0, scores.get(label, 0.0)) for label in model_labels]
+        total = sum(row)
+        if total <= 0:
+            continue
+        truths.append(by_name[image.truth])
+        rows.append([value / total for value in row])
+        items.append(image.name)
+    if not rows:
+        return None
+    try:
+        return compute_evaluation(
+            truths,
+            np.asarray(rows, dtype=np.float64),
+            model_labels,
+            items=items,
+            label_map=names,
+            source=f"comparison images ({len(rows)} with known truth)",
+        )
+    except MissingDependencyError:
+        return None
+
+
+def comparison_label_metrics(report: ComparisonReport) -> list[LabelMetrics]:
+    """Return the custom model's precision, recall and F1 per class of a comparison.
+
+    Args:
+        report: The comparison.
+
+    Returns:
+        One :class:`~redditvision.models.LabelMetrics` per class that has images or
+        predictions, in the report's class order (no auPRC: a comparison has no thresholds).
+    """
+    return [
+        LabelMetrics(
+            label=c.label, precision=c.precision, recall=c.recall, f1=c.f1, support=c.support
+        )
+        for c in report.classes
+        if c.support or c.predicted
+    ]

@@ -559,7 +559,7 @@ def _posts(config: RunConfig, clients: RunClients) -> Iterator[ImagePost]:
 
 
 def _label(config: RunConfig, downloads: Path | None) -> LabeledDataset:
-    from redditvision import dataset as ds
+    import redditvision as ds
     from redditvision.manifest import ImageManifest
 
     labels = config.labels
@@ -632,7 +632,7 @@ def _generic(config: RunConfig, clients: RunClients) -> Any:
     if clients.generic is not None:
         return clients.generic
     if config.compare.vision == "cloud":
-        from redditvision.vision import CloudVisionLabeler
+        from redditvision.labelers import CloudVisionLabeler
 
         return CloudVisionLabeler.from_env()
     from redditvision.backends.local import ImageNetLabeler
@@ -761,7 +761,7 @@ def run(
     labeled_file = output / "labeled.jsonl"
 
     def label() -> Mapping[str, Any]:
-        from redditvision import dataset as ds
+        import redditvision as ds
 
         labeled = _label(config, downloads if config.source.images is None else None)
         target = "local" if config.backend.kind == "local" else config.backend.kind
@@ -789,7 +789,7 @@ def run(
 
     # 4. write the dataset
     def write() -> Mapping[str, Any]:
-        from redditvision import dataset as ds
+        import redditvision as ds
         from redditvision.storage import GcsDatasetWriter, LocalDatasetWriter
 
         labeled = ds.load_local_dataset(labeled_file)
@@ -797,7 +797,7 @@ def run(
             with LocalDatasetWriter(output / "dataset") as local_writer:
                 location = local_writer.write(
                     labeled, progress=lambda done, total: progress("write", done, total)
-                )
+                ).location
         else:
             fmt = "automl_csv" if config.backend.kind == "automl" else "vertex_jsonl"
             bucket = config.writer.bucket or ""
@@ -813,7 +813,7 @@ def run(
                     labeled,
                     import_format=fmt,
                     progress=lambda done, total: progress("write", done, total),
-                )
+                ).location
         return {
             "uri": location.uri,
             "import_file_uri": location.import_file_uri,
@@ -834,7 +834,7 @@ def run(
     )
 
     # 5. train
-    from redditvision import dataset as ds
+    import redditvision as ds
 
     backend = _backend(config, output, clients, progress, say)
     budget = TrainingBudget(
@@ -870,8 +870,8 @@ def run(
 
         def compare() -> Mapping[str, Any]:
             from redditvision.classify import Classifier
+            from redditvision.compare import VisionComparator
             from redditvision.report import write_report
-            from redditvision.vision import VisionComparator
 
             labeled = ds.load_local_dataset(labeled_file)
             images = (

@@ -55,9 +55,11 @@ def _dataset_writers_fit_the_protocol(
         redditvision.GcsDatasetWriter.from_env(bucket="my-bucket", prefix="bmw"),
     ]
     for writer in writers:
-        location: redditvision.DatasetLocation = writer.write(labeled, import_format="vertex_csv")
+        location: redditvision.DatasetLocation = writer.write(
+            labeled, import_format="vertex_csv"
+        ).location
     with redditvision.LocalDatasetWriter("build/dataset") as local:
-        result: redditvision.UploadResult = local.upload(split)
+        result: redditvision.UploadResult = local.write(split)
     loaded: redditvision.LabeledDataset = redditvision.load_local_dataset("build/dataset")
     return unmatched, ok, location, result, loaded
 

@@ -21,8 +21,8 @@ from typing import Any
 
 import attrs
 
+from redditvision.labelers import ImageLabels
 from redditvision.models import ImagePost, ImageRecord, MediaItem, Prediction
-from redditvision.vision import ImageLabels
 
 __all__ = [
     "BIGQUERY_SCHEMA",

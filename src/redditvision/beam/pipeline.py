@@ -34,8 +34,8 @@ if TYPE_CHECKING:
     import requests
 
     from redditvision.classify import PredictionBackend
+    from redditvision.labelers import GenericLabeler
     from redditvision.reddit import PostFilters
-    from redditvision.vision import GenericLabeler
 
 require_beam()
 

@@ -5,7 +5,7 @@
 No step is implemented twice: reading uses :mod:`redditvision.reddit`'s sources and media
 resolution, downloading uses :class:`~redditvision.download.ImageDownloader`, classifying uses
 :class:`~redditvision.classify.Classifier` and generic labels use a
-:class:`~redditvision.vision.GenericLabeler`. The transforms add what a distributed engine
+:class:`~redditvision.labelers.GenericLabeler`. The transforms add what a distributed engine
 needs: one client per worker (built in ``DoFn.setup``, closed in ``DoFn.teardown``), batching
 (``BatchElements``), deduplication across the whole PCollection (``GroupByKey`` on the URL
 before fetching and on the sha256 after), files on a filesystem Beam knows (local or
@@ -39,16 +39,16 @@ from redditvision.beam.elements import (
     dead_letter_to_row,
     result_to_row,
 )
+from redditvision.labelers import ImageLabels
 from redditvision.models import ImagePost, ImageRecord, RecordStatus, TrainedModel
-from redditvision.vision import ImageLabels
 
 if TYPE_CHECKING:
     import requests
 
     from redditvision.classify import Classifier, PredictionBackend
     from redditvision.download import DownloadLimits, ImageDownloader
+    from redditvision.labelers import GenericLabeler
     from redditvision.reddit import PostFilters, RedditImageSource
-    from redditvision.vision import GenericLabeler
 
 require_beam()
 
@@ -901,9 +901,9 @@ def cloud_vision_labeler() -> GenericLabeler:
     """Build a Cloud Vision labeler from Application Default Credentials.
 
     Returns:
-        A :class:`~redditvision.vision.CloudVisionLabeler` built with ``from_env()``.
+        A :class:`~redditvision.labelers.CloudVisionLabeler` built with ``from_env()``.
     """
-    from redditvision.vision import CloudVisionLabeler
+    from redditvision.labelers import CloudVisionLabeler
 
     labeler: GenericLabeler = CloudVisionLabeler.from_env()
     return labeler
@@ -965,7 +965,7 @@ class _LabelFn(beam.DoFn):
 class GenericLabels(beam.PTransform[Any, Any]):
     """Add generic labels (ImageNet offline, or Cloud Vision) to each distinct picture.
 
-    Wraps :meth:`redditvision.vision.GenericLabeler.label`, one labeler per worker, in
+    Wraps :meth:`redditvision.labelers.GenericLabeler.label`, one labeler per worker, in
     batches of up to 16 pictures (Cloud Vision's ``batch_annotate_images`` limit). A picture
     the labeler could not label keeps flowing (``generic.error`` set) and also lands in the
     dead-letter output with step ``"label"``.
@@ -973,7 +973,7 @@ class GenericLabels(beam.PTransform[Any, Any]):
     Args:
         labeler: ``"imagenet"`` (default, offline, needs ``[local]``), ``"cloud_vision"``
             (Application Default Credentials on the workers), or a picklable factory
-            returning a :class:`~redditvision.vision.GenericLabeler`.
+            returning a :class:`~redditvision.labelers.GenericLabeler`.
         max_results: Labels per picture (default 10).
 
     Returns:

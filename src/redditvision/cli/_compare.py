@@ -11,9 +11,10 @@ import click
 
 from redditvision.classify import Classifier
 from redditvision.cli._common import echo_json, err_console, handle_errors, progress
+from redditvision.compare import DEFAULT_VOCABULARY, VisionComparator, Vocabulary
 from redditvision.errors import ConfigError, MissingDependencyError
+from redditvision.labelers import GenericLabeler
 from redditvision.models import TrainedModel
-from redditvision.vision import GenericLabeler, VisionComparator
 
 __all__ = ["COMMANDS", "compare"]
 
@@ -22,7 +23,7 @@ def _images_and_truth(
     images: Path, label_map_file: Path | None
 ) -> tuple[list[Path], list[str | None], dict[str, list[str]], dict[str, str]]:
     """Read the images: label folders give truth, aliases and the service label map."""
-    from redditvision.dataset import IMAGE_SUFFIXES, LabelMap, label_folders
+    from redditvision.labels import IMAGE_SUFFIXES, LabelMap, label_folders
 
     if not images.is_dir():
         raise ConfigError(f"--images {images} is not a folder")
@@ -67,11 +68,11 @@ def _images_and_truth(
 
 def _generic(vision: str, classifier: Classifier) -> GenericLabeler:
     if vision == "cloud":
-        from redditvision.vision import CloudVisionLabeler
+        from redditvision.labelers import CloudVisionLabeler
 
         return CloudVisionLabeler.from_env()
     try:
-        from redditvision.backends.local import ImageNetLabeler
+        from redditvision.labelers import ImageNetLabeler
     except ImportError as exc:
         raise MissingDependencyError(
             "--vision offline needs the local backend: run pip install 'redditvision[local]'"
@@ -168,7 +169,10 @@ def _print_summary(summary: dict[str, Any]) -> None:
     "--label-map",
     "label_map",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="TOML [labels] table grouping folder names into the model's labels.",
+    help=(
+        "TOML file: a [labels] table grouping folder names into the model's labels, and an "
+        "optional [vocabulary] table of generic words (default: words for cars)."
+    ),
 )
 @click.option(
     "--out",
@@ -199,9 +203,12 @@ def compare(
     Writes report.html (self-contained), report.md, comparison.csv, comparison.jsonl,
     summary.json and the plots into --out. With label folders, the truth is each image's
     folder (grouped by --label-map), and generic labels count as naming a class when they
-    hold the words of its name or of its folders' names ("Z4", "3 Series").
+    hold the words of its name or of its folders' names ("Z4", "3 Series"). Which words
+    are only generic ("car", "convertible") comes from the label map's [vocabulary] table
+    (generic_terms, extra_generic_terms, make_terms); without one, words for cars.
     """
-    from redditvision.report import _prepare, evaluate_comparison, write_report
+    from redditvision.metrics import evaluate_comparison
+    from redditvision.report import prepare_folder, write_report
 
     if (model is None) == (endpoint is None):
         raise ConfigError("give exactly one of --model MODEL_DIR or --endpoint RESOURCE")
@@ -209,16 +216,19 @@ def compare(
         _endpoint_parts(endpoint)
     if model is not None and not model.is_dir():
         raise ConfigError(f"--model {model} is not a model folder")
-    _prepare(out, overwrite)  # refuse a used folder before the slow part
+    vocabulary = Vocabulary.from_toml(label_map) if label_map is not None else DEFAULT_VOCABULARY
+    prepare_folder(out, overwrite)  # refuse a used folder before the slow part
     paths, truth, aliases, service_names = _images_and_truth(images, label_map)
     classifier = _classifier(model, endpoint, service_names)
     generic = _generic(vision, classifier)
-    comparator = VisionComparator(generic=generic, custom=classifier, top_k=top_k, aliases=aliases)
+    comparator = VisionComparator(
+        generic=generic, custom=classifier, top_k=top_k, aliases=aliases, vocabulary=vocabulary
+    )
     with comparator, progress(disable=json_summary) as bar:
         task = bar.add_task(f"comparing with {generic.name}", total=len(paths))
         report = comparator.compare(paths, truth, on_progress=lambda done: bar.advance(task, done))
     evaluation = evaluate_comparison(report)
-    files = write_report(report, out, evaluation=evaluation, overwrite=True)
+    files = write_report(report, out, evaluation=evaluation, overwrite=True, image_root=images)
     summary = report.summary_dict()
     summary["files"] = {
         "html": str(files.html),

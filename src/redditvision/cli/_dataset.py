@@ -7,27 +7,32 @@ from typing import Any
 
 import click
 
-from redditvision.cli._common import echo_json, err_console, handle_errors, parse_split, progress
-from redditvision.dataset import (
-    IMPORT_FILE_NAMES,
+from redditvision._import_formats import IMPORT_FILE_NAMES
+from redditvision.checks import (
     TARGET_LIMITS,
     DatasetCheckReport,
+    check_dataset,
+    convert_unsupported,
+)
+from redditvision.cli._common import echo_json, err_console, handle_errors, parse_split, progress
+from redditvision.labels import (
     LabelingReport,
     LabelMap,
     RuleSet,
-    check_dataset,
-    convert_unsupported,
     export_label_csv,
-    group_near_duplicates,
     label_csv,
     label_folders,
     label_records,
-    load_local_dataset,
-    split_dataset,
-    write_local_dataset,
 )
 from redditvision.models import ImageRecord, LabeledDataset, RecordStatus
-from redditvision.storage import GcsDatasetWriter, LocalDatasetWriter, UploadResult
+from redditvision.split import group_near_duplicates, split_dataset
+from redditvision.storage import (
+    GcsDatasetWriter,
+    LocalDatasetWriter,
+    UploadResult,
+    load_local_dataset,
+    write_local_dataset,
+)
 
 __all__ = ["COMMANDS", "label", "upload"]
 
@@ -292,13 +297,13 @@ def upload(
         result: UploadResult
         if bucket is not None:
             with GcsDatasetWriter.from_env(bucket=bucket, prefix=prefix) as writer:
-                result = writer.upload(
+                result = writer.write(
                     dataset, import_format=import_format or "vertex_csv", progress=advance
                 )
         else:
             assert local_dir is not None
             with LocalDatasetWriter(local_dir) as local_writer:
-                result = local_writer.upload(
+                result = local_writer.write(
                     dataset, import_format=import_format or "local_jsonl", progress=advance
                 )
     for path, reason in result.failed:

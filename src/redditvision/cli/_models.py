@@ -165,7 +165,8 @@ def _echo_image_scores(
 def _dataset(
     images: Path | None, label_map: Path | None, dataset: Path | str | None
 ) -> LabeledDataset:
-    from redditvision.dataset import LabelMap, label_folders, load_local_dataset
+    from redditvision.labels import LabelMap, label_folders
+    from redditvision.storage import load_local_dataset
 
     if isinstance(dataset, str):
         raise ConfigError(
@@ -277,7 +278,7 @@ def train(
     with its metrics and training curve to --out. Prints the model folder (or, with --json,
     the model and its scores).
     """
-    from redditvision.dataset import split_dataset
+    from redditvision.split import split_dataset
 
     if backend != "local":
         train_on_cloud(

