@@ -6,6 +6,7 @@ saved to a temporary folder), registered with ``register_backbone``: no download
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -28,6 +29,7 @@ from redditvision.backends.local import (
     Backbone,
     LocalBackend,
     TrainingEvent,
+    plot_training_curve,
     register_backbone,
 )
 from redditvision.classify import Classifier
@@ -155,6 +157,15 @@ def test_fine_tuned_folder_records_the_training_and_hashes_every_file(
     assert {"loss", "val_macro_f1", "val_accuracy", "seconds"} <= set(training["curve"][1])
     assert training["seconds"] > 0
     assert manifest["head"]["tta"] is PRESETS["medium"].tta
+
+
+def test_the_training_curve_plots_as_a_png(tuned: tuple[object, list[TrainingEvent]]) -> None:
+    training = tuned[0].metadata["training"]  # type: ignore[attr-defined]
+    png = plot_training_curve(training["curve"], best_epoch=training["best_epoch"])
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    with Image.open(io.BytesIO(png)) as image:
+        assert image.size == (640, 400)
+    assert plot_training_curve([]).startswith(b"\x89PNG")
 
 
 def test_classifier_predicts_with_the_fine_tuned_network(

@@ -14,6 +14,7 @@ Public names:
   :func:`backbone_from_open_clip` - pretrained networks (EfficientNet-Lite0/1/2, timm,
   open_clip); :class:`FineTunedExtractor` - features of one.
 * :class:`TrainingEvent` - what fine-tuning reports (epochs, resume, early stop, time limit).
+* :func:`plot_training_curve` - a model's training curve as PNG bytes.
 * :class:`LocalPredictor` - a loaded model folder.
 * :class:`FeatureExtractor` - the protocol of image feature extractors;
   :class:`EfficientNetLite0Extractor` is the default.
@@ -40,6 +41,7 @@ from redditvision.backends.local._backend import (
     default_model_dir,
 )
 from redditvision.backends.local._cache import EmbeddingCache, default_cache_dir
+from redditvision.backends.local._curve import plot_training_curve
 from redditvision.backends.local._deps import INSTALL_HINT
 from redditvision.backends.local._extractor import (
     AUGMENTATIONS,
@@ -96,6 +98,7 @@ __all__ = [
     "get_preset",
     "imagenet_class_names",
     "make_backbone",
+    "plot_training_curve",
     "register_backbone",
     "search",
 ]
