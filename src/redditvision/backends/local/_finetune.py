@@ -199,12 +199,19 @@ class CheckpointStore:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def _augment(torch: Any, pixels: Any, size: int, preset: Preset, rng: random.Random) -> Any:
-    """Random resized crop + flip + brightness/contrast jitter of uint8 (N, S, S, 3) pixels."""
-    functional = require("torch.nn.functional")
-    out = []
+def _augment(
+    torch: Any, pixels: NDArray[np.uint8], size: int, preset: Preset, rng: random.Random
+) -> Any:
+    """Random resized crop + flip + brightness/contrast jitter of uint8 (N, S, S, 3) pixels.
+
+    Crop and resize are one Pillow ``resize(box=...)`` per image (bilinear, C code); flip and
+    jitter are applied to the batch tensor. Returns float (N, 3, size, size) in 0-255.
+    """
+    from PIL import Image
+
     side = pixels.shape[1]
     low, high = preset.crop_scale
+    crops = []
     for image in pixels:
         scale = rng.uniform(low, high)
         ratio = math.exp(rng.uniform(math.log(3 / 4), math.log(4 / 3)))
@@ -212,25 +219,24 @@ def _augment(torch: Any, pixels: Any, size: int, preset: Preset, rng: random.Ran
         height = min(side, round(side * math.sqrt(scale / ratio)))
         top = rng.randint(0, side - height)
         left = rng.randint(0, side - width)
-        crop = image[top : top + height, left : left + width].permute(2, 0, 1).float()
-        crop = functional.interpolate(
-            crop.unsqueeze(0),
-            size=(size, size),
-            mode="bilinear",
-            align_corners=False,
-            antialias=True,
-        )[0]
-        if rng.random() < 0.5:
-            crop = crop.flip(2)
-        if preset.jitter > 0:
-            brightness = rng.uniform(1 - preset.jitter, 1 + preset.jitter)
-            contrast = rng.uniform(1 - preset.jitter, 1 + preset.jitter)
-            mean = crop.mean()
-            crop = ((crop * brightness - mean * brightness) * contrast + mean * brightness).clamp(
-                0, 255
-            )
-        out.append(crop)
-    return torch.stack(out)
+        crop = Image.fromarray(image).resize(
+            (size, size), Image.Resampling.BILINEAR, box=(left, top, left + width, top + height)
+        )
+        array = np.asarray(crop)
+        crops.append(array[:, ::-1] if rng.random() < 0.5 else array)
+    batch = torch.from_numpy(np.ascontiguousarray(np.stack(crops))).permute(0, 3, 1, 2).float()
+    if preset.jitter > 0:
+        count = len(crops)
+        brightness = torch.tensor(
+            [rng.uniform(1 - preset.jitter, 1 + preset.jitter) for _ in range(count)]
+        ).view(-1, 1, 1, 1)
+        contrast = torch.tensor(
+            [rng.uniform(1 - preset.jitter, 1 + preset.jitter) for _ in range(count)]
+        ).view(-1, 1, 1, 1)
+        batch = batch * brightness
+        mean = batch.mean(dim=(1, 2, 3), keepdim=True)
+        batch = ((batch - mean) * contrast + mean).clamp(0, 255)
+    return batch
 
 
 def _freeze_batch_norm(torch: Any, module: Any) -> None:
@@ -352,7 +358,8 @@ def fine_tune(
         ],
         weight_decay=preset.weight_decay,
     )
-    train_tensor = torch.from_numpy(np.ascontiguousarray(train_pixels))
+    train_array = np.ascontiguousarray(train_pixels)
+    train_tensor = torch.from_numpy(train_array)
     labels = torch.from_numpy(np.asarray(y_train, dtype=np.int64))
     val_tensor = (
         torch.from_numpy(np.ascontiguousarray(val_pixels))
@@ -431,7 +438,7 @@ def fine_tune(
         cut = False
         for start in range(0, len(order), batch):
             index = order[start : start + batch]
-            inputs = _augment(torch, train_tensor[index], size, preset, rng).to(device)
+            inputs = _augment(torch, train_array[index.numpy()], size, preset, rng).to(device)
             for group in optimizer.param_groups:
                 group["lr"] = _one_cycle(step, total_steps, group["peak"])
             logits = head(module(backbone.normalize(inputs)))
