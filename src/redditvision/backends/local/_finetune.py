@@ -419,7 +419,7 @@ def fine_tune(
     epochs_run = first_epoch - 1
     step = (first_epoch - 1) * steps_per_epoch
     for epoch in range(first_epoch, epochs + 1):
-        if since_best >= preset.patience and val_tensor is not None:
+        if since_best >= preset.patience and val_tensor is not None and epoch > epochs // 2 + 1:
             stopped = "early_stopping"
             break
         if deadline is not None and time.monotonic() >= deadline:

@@ -34,7 +34,8 @@ class Preset:
         lr_head: Peak learning rate of the linear head (higher than the backbone's).
         weight_decay: AdamW weight decay.
         label_smoothing: Cross-entropy label smoothing.
-        patience: Epochs without a better validation macro-F1 before stopping early.
+        patience: Epochs without a better validation macro-F1 before stopping early (never
+            in the first half of the epochs, while the learning rate is high).
         crop_scale: (min, max) share of the image area a random resized crop keeps.
         jitter: Brightness and contrast change at most (0.2 = +-20 %).
         tta: Average the prediction of an image and its mirror (flip TTA).
@@ -47,8 +48,8 @@ class Preset:
     image_size: int | None
     epochs: int = 0
     batch_size: int = 16
-    lr_backbone: float = 3e-4
-    lr_head: float = 3e-3
+    lr_backbone: float = 1e-4
+    lr_head: float = 1e-3
     weight_decay: float = 0.02
     label_smoothing: float = 0.1
     patience: int = 3
