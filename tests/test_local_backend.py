@@ -16,6 +16,7 @@ from redditvision.backends.local import (
     EfficientNetLite0Extractor,
     LocalBackend,
 )
+from redditvision.backends.local._folder import content_sha256
 from redditvision.classify import Classifier
 from redditvision.errors import (
     ConfigError,
@@ -67,7 +68,10 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def backend(extractor: EfficientNetLite0Extractor, workdir: Path) -> Iterator[LocalBackend]:
     with LocalBackend(
-        extractor=extractor, cache_dir=workdir / "cache", model_dir=workdir / "models"
+        quality="fast",
+        extractor=extractor,
+        cache_dir=workdir / "cache",
+        model_dir=workdir / "models",
     ) as opened:
         yield opened
 
@@ -80,6 +84,7 @@ def model(backend: LocalBackend, dataset: LabeledDataset, workdir: Path) -> Trai
 
 def one_head_backend(extractor: EfficientNetLite0Extractor, workdir: Path) -> LocalBackend:
     return LocalBackend(
+        quality="fast",
         extractor=extractor,
         cache_dir=workdir / "cache",
         model_dir=workdir / "models",
@@ -268,6 +273,7 @@ def test_head_with_types_outside_the_trust_list_is_refused_even_with_a_matching_
     manifest["files"]["head.skops"] = hashlib.sha256(
         (folder / "head.skops").read_bytes()
     ).hexdigest()
+    manifest["content_sha256"] = content_sha256(manifest)
     (folder / "model.json").write_text(json.dumps(manifest))
     with pytest.raises(ModelFormatError, match="not part of a redditvision head"):
         Classifier(folder).predict_many([b"unused"])

@@ -35,7 +35,7 @@ def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBackend]:
     """One backend and embedding cache for both groupings: the photos are embedded once."""
     root = tmp_path_factory.mktemp("bmw")
     with LocalBackend(
-        cache_dir=root / "cache", model_dir=root / "models", candidates=ONE_HEAD
+        quality="fast", cache_dir=root / "cache", model_dir=root / "models", candidates=ONE_HEAD
     ) as opened:
         yield opened
 
@@ -96,3 +96,15 @@ def test_thirteen_models_are_learned_far_above_chance(models_model: TrainedModel
     assert len(models_model.labels) == 13
     assert models_model.metadata["cv_macro_f1"] > 0.3
     assert models_model.label_map["BMW_Z4_Convertible_2012"] == "BMW Z4 Convertible 2012"
+
+
+def test_the_default_preset_fine_tunes_the_five_series_above_the_frozen_features(
+    series: LabeledDataset, tmp_path: Path
+) -> None:
+    # medium: EfficientNet-Lite0 fine-tuned; about 6 minutes on 2 quiet cores.
+    with LocalBackend(cache_dir=tmp_path / "cache", model_dir=tmp_path) as backend:
+        model = backend.train(series, out=tmp_path / "medium")
+    training = model.metadata["training"]
+    assert training["quality"] == "medium" and training["epochs_run"] >= 1
+    assert len(training["curve"]) == training["epochs_run"] + 1
+    assert model.metadata["test"]["macro_f1"] > 0.6

@@ -71,6 +71,7 @@ def make_backend(
     cache_dir: Path | None = None,
     use_cache: bool = True,
     on_progress: Callable[[int, int], None] | None = None,
+    quality: str | None = None,
     **options: Any,
 ) -> Backend:
     """Build the backend named by ``--backend`` from the command's options.
@@ -81,6 +82,8 @@ def make_backend(
         cache_dir: Local backend: embedding cache folder (default the user cache).
         use_cache: Local backend: use the embedding cache.
         on_progress: ``progress(done, total)`` during feature extraction.
+        quality: Local backend: the preset (``fast``, ``medium``, ``high``, ``best``;
+            default ``fast``).
         **options: The :func:`~redditvision.cli._cloud.cloud_options` values (``project``,
             ``location``, ``state_dir``, ``api_endpoint``, ``insecure``) and
             ``model_type``.
@@ -98,7 +101,12 @@ def make_backend(
 
         return make_cloud_backend(name, **options)
     return build_backend(
-        name, model_dir=model_dir, cache_dir=cache_dir, use_cache=use_cache, on_count=on_progress
+        name,
+        model_dir=model_dir,
+        cache_dir=cache_dir,
+        use_cache=use_cache,
+        on_count=on_progress,
+        extra={"quality": quality} if quality else {},
     )
 
 
@@ -217,10 +225,20 @@ def _data_options(fn: F) -> F:
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split.")
 @click.option(
+    "--quality",
+    type=click.Choice(["fast", "medium", "high", "best"]),
+    default="fast",
+    show_default=True,
+    help="Local: fast = frozen EfficientNet-Lite0 features + head search (seconds); "
+    "medium = Lite0 fine-tuned at 224 px (minutes); high = Lite2 fine-tuned at 260 px + "
+    "flip TTA; best = Lite2 at 300 px, 12 epochs + flip TTA (slowest).",
+)
+@click.option(
     "--time-limit",
     type=click.FloatRange(min=0),
     default=None,
-    help="Local: seconds for the head search [default: no limit].",
+    help="Local: seconds training may take; it stops there with the best model so far "
+    "[default: no limit].",
 )
 @_cache_dir_option
 @click.option("--no-cache", is_flag=True, help="Local: do not read or write the embedding cache.")
@@ -235,6 +253,7 @@ def train(
     out: Path | None,
     split: str,
     seed: int,
+    quality: str,
     time_limit: float | None,
     cache_dir: Path | None,
     no_cache: bool,
@@ -246,10 +265,12 @@ def train(
 ) -> None:
     """Train a classifier on labeled images.
 
-    Locally (the default), features of every image are extracted with EfficientNet-Lite0
-    (cached), a few scikit-learn heads are compared by cross-validated macro-F1 on the
-    training split, and the best is saved with its metrics to --out. Prints the model folder
-    (or, with --json, the model and its scores).
+    Locally (the default), --quality picks the preset: with fast, features of every image
+    are extracted with EfficientNet-Lite0 (cached) and a few scikit-learn heads are compared
+    by cross-validated macro-F1 on the training split (the default); medium, high and best
+    fine-tune the network (a killed run resumes from its last epoch). The model is saved
+    with its metrics and training curve to --out. Prints the model folder (or, with --json,
+    the model and its scores).
     """
     from redditvision.split import split_dataset
 
@@ -274,7 +295,11 @@ def train(
     if spec.model_kind == "folder" and out is None:
         raise ConfigError(f"train --backend {backend} needs --out MODEL_DIR")
     with _open_backend(
-        backend, disable_progress=as_json, cache_dir=cache_dir, use_cache=not no_cache
+        backend,
+        disable_progress=as_json,
+        cache_dir=cache_dir,
+        use_cache=not no_cache,
+        quality=quality,
     ) as built:
         model: TrainedModel = built.train(  # type: ignore[call-arg]  # the folder backends take out=
             data, budget=TrainingBudget(time_limit_s=time_limit), out=out

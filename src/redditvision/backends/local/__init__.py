@@ -8,7 +8,13 @@ when a model is first used, and a missing one raises
 Public names:
 
 * :class:`LocalBackend` - :class:`~redditvision.training.TrainingBackend` and
-  :class:`~redditvision.classify.PredictionBackend` on this machine.
+  :class:`~redditvision.classify.PredictionBackend` on this machine; ``quality=`` picks a
+  :class:`Preset` from :data:`PRESETS` (``fast`` (default), ``medium``, ``high``, ``best``).
+* :func:`make_backbone`, :class:`Backbone`, :func:`backbone_from_timm`,
+  :func:`backbone_from_open_clip` - pretrained networks (EfficientNet-Lite0/1/2, timm,
+  open_clip); :class:`FineTunedExtractor` - features of one.
+* :class:`TrainingEvent` - what fine-tuning reports (epochs, resume, early stop, time limit).
+* :func:`plot_training_curve` - a model's training curve as PNG bytes.
 * :class:`LocalPredictor` - a loaded model folder.
 * :class:`FeatureExtractor` - the protocol of image feature extractors;
   :class:`EfficientNetLite0Extractor` is the default.
@@ -18,6 +24,16 @@ Public names:
 
 from __future__ import annotations
 
+from redditvision.backends.local._backbones import (
+    LITE_NATIVE_SIZES,
+    Backbone,
+    FineTunedExtractor,
+    backbone_from_open_clip,
+    backbone_from_timm,
+    default_device,
+    make_backbone,
+    register_backbone,
+)
 from redditvision.backends.local._backend import (
     LocalBackend,
     LocalPredictor,
@@ -25,6 +41,7 @@ from redditvision.backends.local._backend import (
     default_model_dir,
 )
 from redditvision.backends.local._cache import EmbeddingCache, default_cache_dir
+from redditvision.backends.local._curve import plot_training_curve
 from redditvision.backends.local._deps import INSTALL_HINT
 from redditvision.backends.local._extractor import (
     AUGMENTATIONS,
@@ -32,6 +49,14 @@ from redditvision.backends.local._extractor import (
     FeatureExtractor,
     ImageDecodeError,
     default_num_threads,
+)
+from redditvision.backends.local._finetune import EventCallback, TrainingEvent
+from redditvision.backends.local._presets import (
+    DEFAULT_QUALITY,
+    PRESETS,
+    QUALITIES,
+    Preset,
+    get_preset,
 )
 from redditvision.backends.local._search import (
     Candidate,
@@ -43,21 +68,37 @@ from redditvision.labelers.imagenet import ImageNetLabeler, imagenet_class_names
 
 __all__ = [
     "AUGMENTATIONS",
+    "DEFAULT_QUALITY",
     "INSTALL_HINT",
+    "LITE_NATIVE_SIZES",
+    "PRESETS",
+    "QUALITIES",
+    "Backbone",
     "Candidate",
     "EfficientNetLite0Extractor",
     "EmbeddingCache",
+    "EventCallback",
     "FeatureExtractor",
+    "FineTunedExtractor",
     "ImageDecodeError",
     "ImageNetLabeler",
     "LocalBackend",
     "LocalPredictor",
+    "Preset",
     "ProgressCallback",
     "SearchResult",
+    "TrainingEvent",
+    "backbone_from_open_clip",
+    "backbone_from_timm",
     "default_cache_dir",
     "default_candidates",
+    "default_device",
     "default_model_dir",
     "default_num_threads",
+    "get_preset",
     "imagenet_class_names",
+    "make_backbone",
+    "plot_training_curve",
+    "register_backbone",
     "search",
 ]

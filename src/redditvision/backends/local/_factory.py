@@ -27,7 +27,7 @@ def from_options(options: BackendOptions) -> LocalBackend:
         MissingDependencyError: The ``[local]`` extra is not installed.
     """
     extra = dict(options.extra)
-    allowed = {"candidates", "extractor"}
+    allowed = {"candidates", "extractor", "quality", "time_limit", "backbone", "seed"}
     unknown = sorted(set(extra) - allowed)
     if unknown:
         raise ConfigError(f"the local backend takes no option {', '.join(unknown)}")
