@@ -174,7 +174,13 @@ def sources_table(result: RunResult) -> Table:
 @click.option(
     "--budget", type=int, help="Cloud budget in milli node hours (Vertex CLOUD: 8,000 to 800,000)."
 )
-@click.option("--time-limit", type=float, help="Local model search time limit, seconds.")
+@click.option("--time-limit", type=float, help="Local training time limit, seconds.")
+@click.option(
+    "--quality",
+    type=click.Choice(["fast", "medium", "high", "best"]),
+    help="Local preset (default fast): fast = frozen features and a head search; medium, "
+    "high, best fine-tune EfficientNet-Lite (see the local backend docs).",
+)
 @click.option(
     "--bucket", help="Write the dataset to this Cloud Storage bucket (default: a local folder)."
 )
@@ -213,6 +219,7 @@ def run_command(
     location: str | None,
     budget: int | None,
     time_limit: float | None,
+    quality: str | None,
     bucket: str | None,
     prefix: str | None,
     vision: str | None,
@@ -244,6 +251,7 @@ def run_command(
         "backend__location": location,
         "backend__budget_milli_node_hours": budget,
         "backend__time_limit_s": time_limit,
+        "backend__quality": quality,
         "writer__kind": "gcs" if bucket else None,
         "writer__bucket": bucket,
         "writer__prefix": prefix,

@@ -42,6 +42,8 @@ def build_run_backend(ctx: StepContext) -> Any:
         "on_count": lambda done, total: ctx.progress("train", done, total),
         "on_step": lambda step, message: ctx.say("train", f"{step}: {message}"),
     }
+    if backend.quality is not None:
+        fields["extra"] = {"quality": backend.quality}
     if backend.location:
         fields["location"] = backend.location
     return build_backend(backend.kind, **fields)

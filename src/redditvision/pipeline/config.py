@@ -202,7 +202,9 @@ class BackendConfig:
         location: Region (default ``us-central1``).
         budget_milli_node_hours: Cloud budget (default 8,000, the Vertex AI CLOUD minimum).
         model_type: Vertex AI model type (default ``CLOUD``).
-        time_limit_s: Local model search time limit in seconds, or None.
+        time_limit_s: Local training time limit in seconds, or None.
+        quality: Local backend preset (``fast``, ``medium``, ``high``, ``best``), or None
+            for the backend's default (``fast``).
         api_endpoint: Override the service endpoint (emulators and tests), or None.
         insecure: Talk plaintext gRPC to ``api_endpoint`` (loopback fakes only).
     """
@@ -211,6 +213,12 @@ class BackendConfig:
     project: str | None = None
     location: str = "us-central1"
     budget_milli_node_hours: int = 8_000
+    quality: str | None = attrs.field(
+        default=None,
+        validator=attrs.validators.optional(
+            attrs.validators.in_(("fast", "medium", "high", "best"))
+        ),
+    )
     model_type: str = "CLOUD"
     time_limit_s: float | None = None
     api_endpoint: str | None = None
