@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -154,8 +155,10 @@ def _start_server(model: Path) -> tuple[subprocess.Popen[str], str]:
     )
     assert process.stderr is not None
     for line in process.stderr:
-        if " at http://" in line:
+        if " at http://" in line and "/predict" in line:
             url = line.split(" at ", 1)[1].split("/predict", 1)[0]
+            # Keep reading its log, or a full pipe would block the server.
+            threading.Thread(target=process.stderr.read, daemon=True).start()
             return process, url
     raise RuntimeError(f"the server exited: {process.wait()}")
 

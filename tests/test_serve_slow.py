@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -73,8 +74,10 @@ def served(model_dir: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
     assert process.stderr is not None
     url = None
     for line in process.stderr:
-        if " at http://" in line:
+        if " at http://" in line and "/predict" in line:
             url = line.split(" at ", 1)[1].split("/predict", 1)[0]
+            # Keep reading its log, or a full pipe would block the server.
+            threading.Thread(target=process.stderr.read, daemon=True).start()
             break
     assert url is not None, process.wait()
     try:

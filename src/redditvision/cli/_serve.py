@@ -102,6 +102,7 @@ def serve(
                 f"(docs {url}/docs; Ctrl-C or SIGTERM stops)",
                 highlight=False,
                 markup=False,
+                soft_wrap=True,  # one line, whatever the width: scripts read the URL from it
             )
 
         run_server(
