@@ -48,8 +48,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             result = classify_posts(posts, classifier, args.out, low_confidence=args.low_confidence)
     except RedditVisionError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        print(f"Error: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ValueError) else 1
     print(json.dumps(dict(result.summary)))
     print(f"page: {result.html_file}", file=sys.stderr)
     return 0

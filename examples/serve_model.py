@@ -49,8 +49,8 @@ def main(argv: list[str] | None = None) -> int:
                         rows = [{"label": p.label, "score": round(p.score, 4)} for p in ranked]
                         print(json.dumps({"image": str(image), "predictions": rows}))
     except RedditVisionError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        print(f"Error: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ValueError) else 1
     return 0
 
 
