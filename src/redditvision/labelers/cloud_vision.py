@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from PIL import Image
-
 from redditvision._closing import Closeable
-from redditvision._google import translate_google
+from redditvision._google import map_google_errors
+from redditvision._imaging import fit_image_bytes
 from redditvision.errors import ComparisonError, ConfigError
 from redditvision.labelers._base import ImageLabels
 from redditvision.models import GenericLabel
@@ -44,35 +42,6 @@ large (Cloud Vision content limits: "JSON request object size 10 MB"; "Image fil
 """
 
 _GS_URI = re.compile(r"^gs://[a-z0-9][a-z0-9._-]{1,220}/.+", re.IGNORECASE)
-
-
-def _shrink(data: bytes, limit: int) -> bytes:
-    """Re-encode ``data`` as a JPEG small enough for ``limit`` bytes.
-
-    The longest side starts at 2048 pixels (Cloud Vision recommends 640x480 for labels, so
-    this loses nothing it uses) and shrinks by a quarter until the JPEG fits.
-
-    Raises:
-        ComparisonError: Pillow cannot read the image.
-    """
-    try:
-        with Image.open(io.BytesIO(data)) as opened:
-            image = opened.convert("RGB")
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise ComparisonError(
-            f"image of {len(data)} bytes is over the request limit of {limit} bytes and "
-            f"cannot be read to shrink it: {exc}"
-        ) from exc
-    side = min(2048, max(image.size))
-    while True:
-        copy = image.copy()
-        copy.thumbnail((side, side))
-        buffer = io.BytesIO()
-        copy.save(buffer, format="JPEG", quality=85)
-        encoded = buffer.getvalue()
-        if len(encoded) <= limit or side <= 64:
-            return encoded
-        side = int(side * 0.75)
 
 
 def _clamp01(value: float) -> float:
@@ -249,7 +218,9 @@ class CloudVisionLabeler(Closeable):
         data = item
         if len(data) > self._max_request_bytes:
             try:
-                data = _shrink(data, self._max_request_bytes)
+                data = fit_image_bytes(
+                    data, limit=self._max_request_bytes, max_side=2048, error=ComparisonError
+                )
             except ComparisonError as exc:
                 return None, 0, exc.message
             logger.debug("shrunk an image from %d to %d bytes", len(item), len(data))
@@ -265,19 +236,14 @@ class CloudVisionLabeler(Closeable):
         requests = [request for _, request in batch]
 
         def call() -> Any:
-            from google.api_core import exceptions as core_exceptions
-
-            try:
+            with map_google_errors(
+                ComparisonError,
+                service="vision",
+                action=f"Cloud Vision batch_annotate_images of {len(requests)} images",
+            ):
                 return self._client.batch_annotate_images(
                     requests=requests, retry=None, timeout=self._timeout
                 )
-            except (core_exceptions.GoogleAPICallError, core_exceptions.RetryError) as exc:
-                raise translate_google(
-                    exc,
-                    ComparisonError,
-                    service="vision",
-                    action=f"Cloud Vision batch_annotate_images of {len(requests)} images",
-                ) from exc
 
         response = call_with_retry(self._retry, call)
         if len(response.responses) != len(batch):
