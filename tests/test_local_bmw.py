@@ -98,11 +98,13 @@ def test_thirteen_models_are_learned_far_above_chance(models_model: TrainedModel
     assert models_model.label_map["BMW_Z4_Convertible_2012"] == "BMW Z4 Convertible 2012"
 
 
-def test_the_default_preset_fine_tunes_the_five_series_above_the_frozen_features(
+def test_the_medium_preset_fine_tunes_the_five_series_and_records_its_curve(
     series: LabeledDataset, tmp_path: Path
 ) -> None:
     # medium: EfficientNet-Lite0 fine-tuned; about 6 minutes on 2 quiet cores.
-    with LocalBackend(cache_dir=tmp_path / "cache", model_dir=tmp_path) as backend:
+    with LocalBackend(
+        quality="medium", cache_dir=tmp_path / "cache", model_dir=tmp_path
+    ) as backend:
         model = backend.train(series, out=tmp_path / "medium")
     training = model.metadata["training"]
     assert training["quality"] == "medium" and training["epochs_run"] >= 1
