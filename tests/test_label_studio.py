@@ -19,6 +19,7 @@ from redditvision.labels.label_studio import (
     export_tasks,
     import_labels,
     label_config,
+    read_label_config,
     record_ids,
 )
 from redditvision.models import LabeledDataset, LabeledImage, Prediction
@@ -412,3 +413,37 @@ def test_cli_export_then_import(dataset_file: Path, tmp_path: Path) -> None:
     relabeled = load_local_dataset(tmp_path / "relabeled" / "dataset.jsonl")
     assert relabeled.counts() == {"BMW_Z4": 2, "M3": 4}
     assert [i.path for i in relabeled.images] == [i.path for i in dataset.images]
+
+
+def test_config_labels_allow_a_new_label(dataset_file: Path, tmp_path: Path) -> None:
+    dataset = load_local_dataset(dataset_file)
+    out = tmp_path / "ls"
+    export_tasks(dataset, out, labels=[*LABELS, "Not a car!"])
+    assert read_label_config(out / "label_config.xml") == ("BMW Z4", "M3", "Not a car!")
+    export = _write(
+        tmp_path / "e.json",
+        _json_export(_tasks(out), {record_ids(dataset)[3]: "Not a car!"}),
+    )
+    with pytest.raises(DatasetError, match="not in the labeling config"):
+        import_labels(export, dataset)
+    result = CliRunner().invoke(
+        main,
+        [
+            "label-studio",
+            "import",
+            str(export),
+            "--dataset",
+            str(dataset_file),
+            "--out",
+            str(tmp_path / "r"),
+            "--config",
+            str(out / "label_config.xml"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    relabeled = load_local_dataset(tmp_path / "r")
+    assert (relabeled.images[3].label, relabeled.images[3].original_label) == (
+        "Not_a_car",
+        "Not a car!",
+    )
+    assert relabeled.label_map["Not_a_car"] == "Not a car!"

@@ -126,18 +126,27 @@ def export(
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder for the relabeled dataset.jsonl.",
 )
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The label_config.xml whose choices are allowed [default: the dataset's labels].",
+)
 @json_option("Print a JSON summary on stdout.")
 @handle_errors
-def import_(export_path: Path, dataset_path: Path, out_dir: Path, as_json: bool) -> None:
+def import_(
+    export_path: Path, dataset_path: Path, out_dir: Path, config_file: Path | None, as_json: bool
+) -> None:
     """Import a Label Studio export (JSON, JSON_MIN or CSV) as labels of the dataset.
 
     This is the `label --label-studio EXPORT` route: tasks are matched back by data.rv_id.
     """
-    from redditvision.labels.label_studio import import_labels
+    from redditvision.labels.label_studio import import_labels, read_label_config
     from redditvision.storage import load_local_dataset, write_local_dataset
 
     dataset = load_local_dataset(dataset_path)
-    relabeled, report = import_labels(export_path, dataset)
+    labels = read_label_config(config_file) if config_file is not None else None
+    relabeled, report = import_labels(export_path, dataset, config_labels=labels)
     path = write_local_dataset(relabeled, out_dir / _DATASET_FILE)
     err_console.print(
         f"read {report.tasks} task(s) ({report.export_format}): {report.annotated} annotated, "

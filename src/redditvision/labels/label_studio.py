@@ -25,6 +25,7 @@ import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
+from xml.etree import ElementTree
 from xml.sax.saxutils import quoteattr
 
 import attrs
@@ -41,6 +42,7 @@ __all__ = [
     "export_tasks",
     "import_labels",
     "label_config",
+    "read_label_config",
     "record_ids",
 ]
 
@@ -166,6 +168,48 @@ def label_config(labels: Sequence[str]) -> str:
         "  </Choices>\n"
         "</View>\n"
     )
+
+
+def read_label_config(path: str | Path) -> tuple[str, ...]:
+    """Return the ``<Choice value>`` labels of a labeling config (``label_config.xml``).
+
+    Args:
+        path: The config file (what :func:`export_tasks` wrote, maybe edited in Label
+            Studio's Settings > Labeling Interface and saved back).
+
+    Returns:
+        The choice values of the ``<Choices name="label">`` control, in file order.
+
+    Raises:
+        DatasetError: The file is unreadable, not XML, or has no such choices.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"cannot read the labeling config {path}: {exc}") from exc
+    if "<!" in text.replace("<!--", ""):
+        raise DatasetError(
+            f"the labeling config {path} holds a DOCTYPE or ENTITY declaration; a Label "
+            "Studio config has none - remove it"
+        )
+    try:
+        # No DTD is left (checked above), so no entity expansion: the plain parser is safe.
+        root = ElementTree.fromstring(text)  # noqa: S314
+    except ElementTree.ParseError as exc:
+        raise DatasetError(f"the labeling config {path} is not XML: {exc}") from exc
+    labels = tuple(
+        choice.attrib["value"]
+        for control in root.iter("Choices")
+        if control.attrib.get("name") == FROM_NAME
+        for choice in control.iter("Choice")
+        if "value" in choice.attrib
+    )
+    if not labels:
+        raise DatasetError(
+            f"the labeling config {path} has no <Choices name={FROM_NAME!r}> with <Choice "
+            "value=...>; use the label_config.xml `redditvision label-studio export` wrote"
+        )
+    return labels
 
 
 def _image_url(
