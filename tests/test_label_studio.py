@@ -447,3 +447,54 @@ def test_config_labels_allow_a_new_label(dataset_file: Path, tmp_path: Path) -> 
         "Not a car!",
     )
     assert relabeled.label_map["Not_a_car"] == "Not a car!"
+
+
+def test_real_classifier_gives_scored_pre_annotations(bmw_photos: Path, tmp_path: Path) -> None:
+    from serve_support import FOLDERS, tiny_classifier, tiny_model
+
+    images = [
+        LabeledImage(path=path, label=label, original_label=original)
+        for label, (folder, original) in FOLDERS.items()
+        for path in sorted((bmw_photos / folder).iterdir())[8:11]
+    ]
+    dataset = LabeledDataset(
+        images=tuple(images), label_map={k: v for k, (_, v) in FOLDERS.items()}
+    )
+    with tiny_classifier(tiny_model(bmw_photos)) as classifier:
+        result = export_tasks(dataset, tmp_path / "ls", classifier=classifier)
+    tasks = _tasks(tmp_path / "ls")
+    assert result.predictions == len(tasks) == 9
+    scores = [task["predictions"][0]["score"] for task in tasks]  # type: ignore[index]
+    assert scores == sorted(scores)
+    assert all(0.0 <= float(s) <= 1.0 for s in scores)
+    originals = {original for _, original in FOLDERS.values()}
+    for task in tasks:
+        chosen = task["predictions"][0]["result"][0]["value"]["choices"]  # type: ignore[index]
+        assert len(chosen) == 1 and chosen[0] in originals
+
+
+@pytest.mark.parametrize("kind", ["json_min", "csv"])
+def test_flat_exports_with_two_choices_raise(dataset_file: Path, tmp_path: Path, kind: str) -> None:
+    dataset = load_local_dataset(dataset_file)
+    export_tasks(dataset, tmp_path / "ls")
+    task = _tasks(tmp_path / "ls")[0]
+    data = task["data"]
+    assert isinstance(data, dict)
+    two = {"choices": ["M3", "BMW Z4"]}  # what Label Studio writes for a multi-choice answer
+    if kind == "json_min":
+        path = _write(tmp_path / "min.json", [{**data, "id": task["id"], "label": two}])
+    else:
+        path = tmp_path / "export.csv"
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=["id", "image", "label", "rv_id"])
+            writer.writeheader()
+            writer.writerow(
+                {
+                    "id": task["id"],
+                    "image": data["image"],
+                    "label": json.dumps(two),
+                    "rv_id": data["rv_id"],
+                }
+            )
+    with pytest.raises(DatasetError, match="2 choices"):
+        import_labels(path, dataset)
