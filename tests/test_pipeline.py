@@ -595,3 +595,55 @@ def test_a_listing_and_a_photo_folder_in_one_run_deduplicate_and_count_per_sourc
     # Trained on both sources: the model knows all six labels.
     assert set(result.model.labels) == set(result.dataset.labels)
     assert result.evaluation.evaluated_items > 0
+
+
+def test_a_run_with_an_existing_model_classifies_the_new_posts_and_a_rerun_predicts_nothing(
+    tmp_path: Path, listing_host: tuple[ImageHost, list[Path]], bmw_photos: Path
+) -> None:
+    """``[model] path`` (``run --model``): collect, download, classify; no label or train."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from redditvision.backends.local import LocalBackend
+    from serve_support import ThumbnailExtractor, tiny_model
+
+    host, listings = listing_host
+    model = Path(tiny_model(bmw_photos).resource)
+    config = RunConfig.from_mapping(
+        {
+            "output": str(tmp_path / "run"),
+            "source": {"listings": [str(p) for p in listings]},
+            "download": {"allow_private_networks": True},
+            "model": {"path": str(model), "low_confidence": 0.4},
+        }
+    )
+    calls: list[str] = []
+
+    def clients() -> RunClients:
+        backend = LocalBackend(extractor=ThumbnailExtractor(), use_cache=False)
+        return RunClients(session=host.session(), backend=backend)
+
+    first = run(config, clients=clients(), steps=_counted(calls))
+    assert calls == ["collect", "download", "classify"]
+    out = tmp_path / "run" / "classify"
+    lines = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    predicted = [line for line in lines if line.get("label")]
+    assert predicted, lines[:3]
+    known = {"BMW M3 Coupe 2012", "BMW X5 SUV 2007", "BMW Z4 Convertible 2012"} | {
+        original for _, (_, original) in __import__("serve_support").FOLDERS.items()
+    }
+    assert {line["label"] for line in predicted} <= known
+    summary = json.loads((out / "summary.json").read_text())
+    statuses = {step.name: step.status for step in first.steps}
+    assert statuses["classify"] == "ran"
+    assert first.classified is not None
+    assert first.classified["predicted"] + first.classified["reused"] == len(predicted)
+    assert first.model is None
+    assert statuses["train"] == statuses["label"] == "skipped"
+    assert (out / "index.html").is_file()
+    before = _snapshot(out)
+    calls.clear()
+    run(config, clients=clients(), steps=_counted(calls))
+    assert calls == []  # every step reused: nothing fetched or predicted again
+    assert _snapshot(out) == before
+    assert summary

@@ -61,7 +61,21 @@ def evaluation_table(evaluation: Evaluation) -> Table:
 
 
 def _summary(result: RunResult) -> dict[str, Any]:
+    steps = {
+        step.name: {"status": step.status, "seconds": round(step.seconds, 2)}
+        for step in result.steps
+    }
+    if result.classified is not None:
+        return {
+            "output": str(result.output),
+            "steps": steps,
+            "classified": dict(result.classified),
+            "sources": {name: dict(counts) for name, counts in result.sources.items()},
+        }
     evaluation = result.evaluation
+    assert result.dataset is not None
+    assert result.model is not None
+    assert evaluation is not None
     return {
         "output": str(result.output),
         "steps": {
@@ -92,7 +106,8 @@ def sources_table(result: RunResult) -> Table:
     Returns:
         The table, one row per source in config order.
     """
-    table = Table(title=f"Sources ({result.dataset.images} images)")
+    images = result.dataset.images if result.dataset is not None else 0
+    table = Table(title=f"Sources ({images} images)")
     for column in ("source", "kind", "images", "duplicates", "near-duplicates", "labels"):
         numeric = column in {"images", "duplicates", "near-duplicates"}
         table.add_column(column, justify="right" if numeric else "left")
@@ -192,6 +207,12 @@ def sources_table(result: RunResult) -> Table:
 )
 @click.option("--no-compare", is_flag=True, help="Skip the comparison step.")
 @click.option(
+    "--model",
+    "model_path",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="An existing model folder: classify the sources' new posts instead of training.",
+)
+@click.option(
     "--allow-private-networks",
     is_flag=True,
     default=None,
@@ -224,6 +245,7 @@ def run_command(
     prefix: str | None,
     vision: str | None,
     no_compare: bool,
+    model_path: Path | None,
     allow_private_networks: bool | None,
     json_summary: bool,
 ) -> None:
@@ -252,6 +274,7 @@ def run_command(
         "backend__budget_milli_node_hours": budget,
         "backend__time_limit_s": time_limit,
         "backend__quality": quality,
+        "model__path": model_path,
         "writer__kind": "gcs" if bucket else None,
         "writer__bucket": bucket,
         "writer__prefix": prefix,
@@ -288,6 +311,18 @@ def run_command(
     if json_summary:
         echo_json(_summary(result))
         return
+    if result.classified is not None:
+        done = result.classified
+        err_console.print(
+            f"classified {done['items']} item(s): {done['predicted']} predicted, "
+            f"{done['reused']} reused",
+            highlight=False,
+        )
+        err_console.print(f"predictions: {Path(done['folder']) / 'predictions.jsonl'}")
+        err_console.print(f"page:        {Path(done['folder']) / 'index.html'}")
+        return
+    assert result.model is not None
+    assert result.evaluation is not None
     err_console.print(sources_table(result))
     err_console.print(evaluation_table(result.evaluation))
     if result.comparison is not None:

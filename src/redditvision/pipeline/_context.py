@@ -55,10 +55,13 @@ class RunResult:
     Attributes:
         output: The run's folder.
         steps: One :class:`StepResult` per step, in order.
-        dataset: Where the dataset was written.
-        model: The trained model.
-        evaluation: The model's evaluation.
+        dataset: Where the dataset was written (None when the run classified with an
+            existing model).
+        model: The trained model (None when classifying).
+        evaluation: The model's evaluation (None when classifying).
         report_html: The comparison report page, or None when comparison is disabled.
+        classified: With ``[model] path``: the classify step's output (``predicted``,
+            ``reused``, ``items``, ``folder``, ``summary``), else None.
         comparison: The comparison's aggregate figures, or None.
         sources: Per source name, in config order: ``kind``, ``images`` kept, ``labels``
             (kept images per label), ``duplicates`` and ``near_duplicates`` (images
@@ -69,10 +72,11 @@ class RunResult:
 
     output: Path
     steps: tuple[StepResult, ...]
-    dataset: DatasetLocation
-    model: TrainedModel
-    evaluation: Evaluation
-    report_html: Path | None
+    dataset: DatasetLocation | None = None
+    model: TrainedModel | None = None
+    evaluation: Evaluation | None = None
+    report_html: Path | None = None
+    classified: Mapping[str, Any] | None = attrs.field(default=None, hash=False)
     comparison: Mapping[str, Any] | None = attrs.field(default=None, hash=False)
     sources: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict, hash=False)
 

@@ -174,6 +174,19 @@ def run(
     except BaseException:
         _remove_empty(created)
         raise
+    if config.model.path is not None:
+        downloaded = ctx.outputs.get("download", {}).get("sources", {})
+        collected = ctx.outputs.get("collect", {}).get("sources", {})
+        return RunResult(
+            output=output,
+            steps=tuple(results),
+            classified=ctx.outputs["classify"],
+            sources={
+                name: {"posts": collected[name]["posts"], "records": downloaded.get(name, {})}
+                for name in config.source_names()
+                if name in collected
+            },
+        )
     compared = ctx.outputs.get("compare")
     # In config order (the recorded outputs of a reused step come back with sorted keys).
     labeled = ctx.outputs["label"]["sources"]

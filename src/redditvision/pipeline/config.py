@@ -243,6 +243,23 @@ class CompareConfig:
     split: str = attrs.field(default="test", validator=attrs.validators.in_(("test", "all")))
 
 
+@attrs.frozen(kw_only=True)
+class ModelConfig:
+    """An existing model: with ``path`` set the run classifies new posts instead of training.
+
+    Attributes:
+        path: A local model folder (what ``redditvision train --out`` wrote), or None to
+            train one (default).
+        low_confidence: Predictions whose top score is under this go to the summary's
+            low-confidence bucket (default 0.5), in ``[0, 1]``.
+    """
+
+    path: Path | None = None
+    low_confidence: float = attrs.field(
+        default=0.5, validator=[attrs.validators.ge(0.0), attrs.validators.le(1.0)]
+    )
+
+
 _SECTIONS: dict[str, type] = {
     "source": SourceConfig,
     "download": DownloadConfig,
@@ -251,6 +268,7 @@ _SECTIONS: dict[str, type] = {
     "writer": WriterConfig,
     "backend": BackendConfig,
     "compare": CompareConfig,
+    "model": ModelConfig,
 }
 _PATH_FIELDS = {
     ("source", "listings"): "many",
@@ -262,6 +280,7 @@ _PATH_FIELDS = {
     ("labels", "rules"): "one",
     ("labels", "label_map"): "one",
     ("labels", "csv"): "one",
+    ("model", "path"): "one",
 }
 
 
@@ -315,6 +334,8 @@ class RunConfig:
         writer: See :class:`WriterConfig`.
         backend: See :class:`BackendConfig`.
         compare: See :class:`CompareConfig`.
+        model: See :class:`ModelConfig`: an existing model makes the run classify the
+            sources' new posts (collect, download, classify) instead of training.
     """
 
     output: Path
@@ -326,6 +347,7 @@ class RunConfig:
     writer: WriterConfig = WriterConfig()
     backend: BackendConfig = BackendConfig()
     compare: CompareConfig = CompareConfig()
+    model: ModelConfig = ModelConfig()
 
     @property
     def source(self) -> SourceConfig:
@@ -528,11 +550,26 @@ class RunConfig:
                 raise ConfigError(
                     f"{where}: rules label Reddit posts; an image folder takes a label_map"
                 )
-            if kind != "images" and labels.rules is None and labels.csv is None:
+            classifying = self.model.path is not None
+            if not classifying and kind != "images" and labels.rules is None and labels.csv is None:
                 raise ConfigError(
                     f"{where}: a Reddit source needs rules (title/flair rules) or csv (hand "
                     + ("labels) in its table" if own else "labels) in [labels] or its table")
                 )
+        if self.model.path is not None:
+            # Classifying: Reddit sources only; no labels, writer or training backend.
+            folders = [s.default_name() for s in self.sources if s.kind == "images"]
+            if folders:
+                raise ConfigError(
+                    f"[model] path classifies new Reddit posts; source {folders[0]!r} is an "
+                    "image folder: use `redditvision predict --model DIR IMAGE...` for files"
+                )
+            if not self.model.path.is_dir():
+                raise ConfigError(
+                    f"[model] path {self.model.path} is not a model folder; train one with "
+                    "`redditvision train --out DIR` or `redditvision run`"
+                )
+            return
         if self.writer.kind == "gcs" and not self.writer.bucket:
             raise ConfigError("[writer] kind = 'gcs' needs a bucket")
         from redditvision.backends import get_backend

@@ -462,6 +462,61 @@ def compare(ctx: StepContext) -> Mapping[str, Any]:
     return {"report_html": str(files.html), "summary": report.summary_dict()}
 
 
+# --- classify (an existing model) ---------------------------------------------------
+
+
+def classify(ctx: StepContext) -> Mapping[str, Any]:
+    """Predict every downloaded image of the sources' posts with ``[model] path``.
+
+    Writes ``OUTPUT/classify/predictions.jsonl``, ``summary.json`` and ``index.html``
+    (:func:`redditvision.predict_posts.classify_posts`); the run's downloader and manifest
+    are reused, so nothing is fetched twice and a re-run predicts only new items.
+
+    Returns:
+        ``{"predicted": n, "reused": n, "items": n, "folder": path, "summary": {...}}``.
+    """
+    from redditvision.classify import Classifier
+    from redditvision.download import ImageDownloader
+    from redditvision.predict_posts import classify_posts
+
+    model = ctx.config.model
+    assert model.path is not None  # the step applies only then
+    collected = ctx.outputs["collect"]["sources"]
+    posts = [post for entry in collected.values() for post in _read_posts(Path(entry["file"]))]
+    with (
+        ImageDownloader(
+            ctx.downloads,
+            session=ctx.clients.session,
+            concurrency=ctx.config.download.concurrency,
+            allow_private_networks=ctx.config.download.allow_private_networks,
+        ) as downloader,
+        Classifier(model.path, backend=ctx.clients.backend) as classifier,
+    ):
+        result = classify_posts(
+            posts,
+            classifier,
+            ctx.output / "classify",
+            downloader=downloader,
+            low_confidence=model.low_confidence,
+        )
+    ctx.say("classify", f"{result.predicted} predicted, {result.reused} reused")
+    return {
+        "predicted": result.predicted,
+        "reused": result.reused,
+        "items": len(result.items),
+        "folder": str(result.out_dir),
+        "summary": dict(result.summary),
+    }
+
+
+def _training(ctx: StepContext) -> bool:
+    return ctx.config.model.path is None
+
+
+def _classifying(ctx: StepContext) -> bool:
+    return ctx.config.model.path is not None
+
+
 STEPS: tuple[Step, ...] = (
     Step("collect", collect, inputs=_collect_inputs, applies=_any_reddit_source),
     Step(
@@ -470,23 +525,40 @@ STEPS: tuple[Step, ...] = (
         inputs=lambda ctx: (ctx.outputs["collect"], attrs.asdict(ctx.config.download)),
         applies=_any_reddit_source,
     ),
-    Step("label", label, inputs=_label_inputs),
+    Step(
+        "classify",
+        classify,
+        inputs=lambda ctx: (
+            ctx.outputs["download"],
+            attrs.asdict(ctx.config.model),
+            _tree_digest(ctx.config.model.path) if ctx.config.model.path else None,
+        ),
+        applies=_classifying,
+    ),
+    Step("label", label, inputs=_label_inputs, applies=_training),
     Step(
         "write",
         write,
         inputs=lambda ctx: (ctx.outputs["label"], attrs.asdict(ctx.config.writer)),
+        applies=_training,
     ),
     Step(
         "train",
         train,
         inputs=lambda ctx: (ctx.outputs["write"], attrs.asdict(ctx.config.backend)),
+        applies=_training,
     ),
-    Step("evaluate", evaluate, inputs=lambda ctx: (ctx.outputs["train"],)),
+    Step(
+        "evaluate",
+        evaluate,
+        inputs=lambda ctx: (ctx.outputs["train"],),
+        applies=_training,
+    ),
     Step(
         "compare",
         compare,
         inputs=lambda ctx: (ctx.outputs["evaluate"], attrs.asdict(ctx.config.compare)),
-        applies=lambda ctx: ctx.config.compare.enabled,
+        applies=lambda ctx: _training(ctx) and ctx.config.compare.enabled,
     ),
 )
 """The steps of :func:`redditvision.pipeline.run`, in order."""
