@@ -1,6 +1,7 @@
 """The ``redditvision`` command line.
 
-Commands: collect, download, label, audit, upload, train, evaluate, predict, deploy,
+Commands: collect, download, label, audit, label-studio
+(export, import), upload, train, evaluate, predict, deploy,
 undeploy, compare, classify, serve, and run (the whole job).
 
 Each command lives in its own private module and is registered on :func:`main` below.
