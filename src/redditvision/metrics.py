@@ -211,9 +211,13 @@ def evaluation_to_json(evaluation: Evaluation) -> dict[str, Any]:
     Returns:
         A dict whose keys are the attribute names; nested types become dicts, tuples lists.
     """
+    import json
+
     import attrs
 
-    data: dict[str, Any] = attrs.asdict(evaluation)
+    # A JSON round trip: lists where the evaluation holds tuples (attrs keeps tuples), so
+    # the dict equals what a reader of the written file gets back.
+    data: dict[str, Any] = json.loads(json.dumps(attrs.asdict(evaluation)))
     return data
 
 
