@@ -28,6 +28,10 @@ napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 napoleon_use_ivar = True
 suppress_warnings = ["ref.python"]
+# CLI help text holds `--option` and `command`: keep "--" as typed (no en dash) and render
+# single backticks as code, not italics.
+smartquotes = False
+default_role = "literal"
 
 try:  # the [beam] extra is optional: document redditvision.beam without Apache Beam
     import apache_beam  # noqa: F401

@@ -100,6 +100,18 @@ def test_predict_reports_an_undecodable_image_and_answers_the_others(
     assert lines[1]["image"] == str(photo) and len(lines[1]["predictions"]) == 2
 
 
+def test_predict_on_a_text_file_names_the_file_not_its_position(
+    trained: tuple[Path, dict[str, object]], tmp_path: Path
+) -> None:
+    out, _ = trained
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a photo\n")
+    result = CliRunner().invoke(main, ["predict", "--model", str(out), str(notes)])
+    assert result.exit_code == 1
+    assert f"{notes} cannot be decoded" in result.stderr
+    assert "image 0" not in result.stderr
+
+
 def test_predict_without_images_is_a_usage_error(
     trained: tuple[Path, dict[str, object]],
 ) -> None:

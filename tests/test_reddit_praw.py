@@ -187,13 +187,23 @@ def test_from_env_names_the_missing_setting_without_leaking_the_secret(
 ) -> None:
     monkeypatch.setenv("praw_client_secret", "s3cret-value-123")
     monkeypatch.setenv("praw_user_agent", USER_AGENT)
-    with pytest.raises(ConfigError, match="'client_id' is missing") as info:
+    with pytest.raises(ConfigError, match=r"missing: client_id\. ") as info:
         RedditImageSource.from_env()
     assert "s3cret-value-123" not in str(info.value) + repr(info.value)
     monkeypatch.setenv("praw_client_id", "an-id")
     monkeypatch.delenv("praw_user_agent")
-    with pytest.raises(ConfigError, match="'user_agent' is missing"):
+    with pytest.raises(ConfigError, match=r"missing: user_agent\. "):
         RedditImageSource.from_env()
+
+
+@pytest.mark.usefixtures("clean_praw_env")
+def test_from_env_without_any_setting_lists_all_three_and_how_to_set_them() -> None:
+    with pytest.raises(ConfigError) as info:
+        RedditImageSource.from_env()
+    message = str(info.value)
+    assert "missing: client_id, client_secret, user_agent." in message
+    assert "praw_client_id, praw_client_secret, praw_user_agent" in message
+    assert "praw.ini" in message
 
 
 @pytest.mark.usefixtures("clean_praw_env")

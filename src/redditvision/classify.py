@@ -56,6 +56,11 @@ def read_image_bytes(image: ImageInput) -> bytes:
         raise PredictionError(f"cannot read image {path}: {exc.strerror or exc}") from exc
 
 
+def _image_name(image: ImageInput, position: int) -> str:
+    """How an error names an input: its path, else ``image N`` (0-based position)."""
+    return str(image) if isinstance(image, (str, os.PathLike)) else f"image {position}"
+
+
 class Classifier(Closeable):
     """Classify images with a trained model from any backend.
 
@@ -208,26 +213,42 @@ class Classifier(Closeable):
             raise ConfigError(f"max_predictions must be at least 1, got {max_predictions}")
         results: list[list[Prediction]] = []
         batch: list[bytes] = []
-        for image in images:
+        names: list[str] = []
+        for position, image in enumerate(images):
             batch.append(read_image_bytes(image))
+            names.append(_image_name(image, position))
             if len(batch) == self.batch_size:
                 results.extend(
-                    self.predictor.predict(
-                        batch,
-                        confidence_threshold=confidence_threshold,
-                        max_predictions=max_predictions,
-                    )
+                    self._predict_batch(batch, names, confidence_threshold, max_predictions)
                 )
-                batch = []
+                batch, names = [], []
         if batch:
-            results.extend(
-                self.predictor.predict(
-                    batch,
-                    confidence_threshold=confidence_threshold,
-                    max_predictions=max_predictions,
-                )
-            )
+            results.extend(self._predict_batch(batch, names, confidence_threshold, max_predictions))
         return results
+
+    def _predict_batch(
+        self,
+        batch: list[bytes],
+        names: list[str],
+        confidence_threshold: float,
+        max_predictions: int | None,
+    ) -> list[list[Prediction]]:
+        """Ask the predictor for one batch; an undecodable image's error names its file."""
+        try:
+            return self.predictor.predict(
+                batch, confidence_threshold=confidence_threshold, max_predictions=max_predictions
+            )
+        except PredictionError as exc:
+            index = getattr(exc.__cause__, "index", None)  # the local backend's ImageDecodeError
+            if not isinstance(index, int) or not 0 <= index < len(names):
+                raise
+            text, prefix = str(exc), f"image {index} "
+            named = (
+                f"{names[index]} {text[len(prefix) :]}"
+                if text.startswith(prefix)
+                else f"{names[index]}: {text}"
+            )
+            raise PredictionError(named) from exc
 
     def close(self) -> None:
         """Close the predictor (undeploying what it deployed); safe to call twice."""

@@ -50,7 +50,24 @@ EXIT_BAD_INPUT = 2
 EXIT_FAILED = 1
 """Exit status for a failure while working."""
 
-err_console = Console(stderr=True)
+_REDIRECTED_WIDTH = 200
+"""Columns for tables when standard error is a file or a pipe (rich's own default is 80)."""
+
+
+def _stderr_console() -> Console:
+    """A rich console on standard error that never hard-wraps lines it writes to a file.
+
+    On a terminal it wraps at the terminal's width. Redirected (a file, a pipe, a CI log) it
+    soft-wraps (one message, one line, whatever its length) and lays tables out in
+    ``_REDIRECTED_WIDTH`` columns instead of rich's 80.
+    """
+    redirected = sys.stderr is None or not sys.stderr.isatty()
+    return Console(
+        stderr=True, soft_wrap=redirected, width=_REDIRECTED_WIDTH if redirected else None
+    )
+
+
+err_console = _stderr_console()
 """Rich console on standard error: summaries, tables and progress go here, data to stdout."""
 
 

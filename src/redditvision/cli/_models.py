@@ -124,11 +124,12 @@ def _open_backend(name: str, *, disable_progress: bool, **options: Any) -> Itera
 
 
 def _echo_image_error(path: Path, message: str | None, *, as_json: bool) -> None:
-    """Report one image that failed: a JSON line on stdout, or a line on stderr."""
+    """Report one image that failed: a JSON line on stdout, or a line on stderr naming it."""
     if as_json:
         echo_json({"image": str(path), "error": message})
     else:
-        err_console.print(f"{path}: {message}", highlight=False)
+        line = message if message and str(path) in message else f"{path}: {message}"
+        err_console.print(line, highlight=False)
 
 
 def _echo_image_scores(
@@ -527,7 +528,7 @@ def predict(
                     try:
                         answers.extend(
                             classifier.predict_many(
-                                [blob],
+                                [chunk[index]],  # the path, so an error names the file
                                 confidence_threshold=threshold,
                                 max_predictions=max_predictions,
                             )

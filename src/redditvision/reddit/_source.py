@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import configparser
 import logging
+import os
 import re
 from collections.abc import Iterator
 from typing import Any
 
 import praw
+import praw.config
 import praw.exceptions
 import prawcore
 import prawcore.exceptions
@@ -60,6 +62,38 @@ class _TimeoutRequestor(prawcore.Requestor):
 
     def request(self, *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
         return super().request(*args, timeout=self.timeout, **kwargs)
+
+
+_REQUIRED_SETTINGS = ("client_id", "client_secret", "user_agent")
+"""The settings praw needs for read-only access (``praw.Reddit``; client_secret may be None)."""
+
+
+def _missing_settings_message(praw_message: str, site: str | None, overrides: Any) -> str:
+    """Name every missing praw setting and every way to set it (never a value)."""
+    try:
+        section = site or os.getenv("praw_site") or "DEFAULT"  # noqa: SIM112 (praw's name)
+        config = praw.config.Config(section, None, **dict(overrides))
+        missing = [
+            name
+            for name in _REQUIRED_SETTINGS
+            if getattr(config, name) is config.CONFIG_NOT_SET
+            or (name != "client_secret" and getattr(config, name) is None)
+        ]
+    except (configparser.Error, TypeError):  # praw already read it once; be safe anyway
+        missing = []
+    if not missing:
+        match = re.search(r"setting '(\w+)'", praw_message)
+        missing = [match.group(1) if match else "client_id"]
+    names = ", ".join(missing)
+    return (
+        f"Reddit setting(s) missing: {names}. Set the environment variable(s) "
+        + ", ".join(f"praw_{name}" for name in missing)
+        + f", or add {names} to a praw.ini site ([DEFAULT], or the section praw_site names; "
+        "praw.ini in the working directory or ~/.config/), or in Python pass "
+        + ", ".join(f"{name}=..." for name in missing)
+        + " (create a 'script' app at https://www.reddit.com/prefs/apps for the id and "
+        "secret; an installed app passes client_secret=None)"
+    )
 
 
 class RedditImageSource(Closeable):
@@ -141,7 +175,8 @@ class RedditImageSource(Closeable):
         Raises:
             ConfigError: ``client_id``, ``client_secret`` or ``user_agent`` is missing,
                 the user agent is too short, or the ``praw.ini`` section does not exist.
-                The message names the setting, never its value.
+                The message names every missing setting and how to set it (environment,
+                ``praw.ini``, keyword), never a value.
         """
         session = requests.Session()
         requestor_kwargs: dict[str, Any] = {"session": session}
@@ -159,13 +194,7 @@ class RedditImageSource(Closeable):
             reddit.read_only = True
         except praw.exceptions.MissingRequiredAttributeException as exc:
             session.close()
-            match = re.search(r"setting '(\w+)'", str(exc))
-            name = match.group(1) if match else "a required setting"
-            raise ConfigError(
-                f"Reddit setting {name!r} is missing: set praw_{name} in the environment, "
-                f"add {name} to your praw.ini site, or pass {name}=... "
-                "(create an app at https://www.reddit.com/prefs/apps)"
-            ) from exc
+            raise ConfigError(_missing_settings_message(str(exc), site, overrides)) from exc
         except prawcore.exceptions.InvalidInvocation as exc:
             session.close()
             raise ConfigError(
