@@ -77,7 +77,7 @@ def test_auprc_is_none_for_a_label_without_true_items() -> None:
 
 
 def test_unknown_true_label_is_a_dataset_error_naming_it() -> None:
-    with pytest.raises(DatasetError, match="'zebra'"):
+    with pytest.raises(DatasetError, match=r"not labels of the model: zebra;"):
         compute_evaluation(["zebra"], PROBA[:1], LABELS)
 
 
@@ -90,3 +90,18 @@ def test_json_round_trip_keeps_every_field() -> None:
     evaluation = compute_evaluation(TRUTH, PROBA, LABELS, items=list("vwxyz"), source="unit")
     text = json.dumps(evaluation_to_json(evaluation))
     assert evaluation_from_json(json.loads(text)) == evaluation
+
+
+def test_a_label_the_model_does_not_know_is_refused_in_the_users_names() -> None:
+    probabilities = np.array([[0.9, 0.1]])
+    with pytest.raises(DatasetError) as caught:
+        compute_evaluation(
+            ["BMW_1_Series_Convertible_2012"],
+            probabilities,
+            ["L_1_2series", "x_suv"],
+            label_map={"L_1_2series": "1-2series", "x_suv": "x-suv"},
+        )
+    message = str(caught.value)
+    assert "the model predicts 1-2series, x-suv" in message
+    assert "L_1_2series" not in message
+    assert "--label-map" in message

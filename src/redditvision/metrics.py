@@ -106,9 +106,12 @@ def compute_evaluation(
         )
     unknown = sorted(set(true_labels) - set(label_list))
     if unknown:
+        shown = ", ".join(names.get(label, label) for label in unknown[:5])
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
         raise DatasetError(
-            f"labels {unknown} are not known to the model (it predicts {label_list}); "
-            "evaluate with the label map the model was trained with"
+            f"{len(unknown)} label(s) of the evaluation images are not labels of the model: "
+            f"{shown}{more}; the model predicts {', '.join(display)}. Pass the label map the "
+            "model was trained with (--label-map FILE), so the images' folders map to its labels"
         )
     index = {label: i for i, label in enumerate(label_list)}
     y_true = np.array([index[label] for label in true_labels])
