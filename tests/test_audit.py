@@ -324,6 +324,72 @@ def test_the_audit_files_hold_every_finding_with_neutralized_cells(
     assert str(tmp_path) not in page  # paths are shown relative to the audit folder
 
 
+# Runs after the page's own script: counts what rendered, sorts the label-error table by
+# score as a reader's click would, and writes the result into the DOM.
+AUDIT_PROBE = """
+<script>
+window.addEventListener('load', function () {
+  var images = Array.prototype.slice.call(document.images);
+  var sections = Array.prototype.map.call(
+    document.querySelectorAll('section[id^="issue-"]'), function (s) { return s.id; });
+  var table = document.getElementById('table-label_error');
+  var header = table.tHead.rows[0].cells[4];
+  header.click();
+  header.click();
+  var scores = Array.prototype.map.call(table.tBodies[0].rows, function (row) {
+    return parseFloat(row.cells[4].getAttribute('data-sort'));
+  });
+  var probe = document.createElement('pre');
+  probe.id = 'probe';
+  probe.textContent = JSON.stringify({
+    ready: document.body.getAttribute('data-sortable'),
+    images: images.length,
+    thumbnails: document.querySelectorAll('td.thumb img').length,
+    broken: images.filter(function (i) { return !i.complete || i.naturalWidth === 0; }).length,
+    sections: sections,
+    sort: header.getAttribute('aria-sort'),
+    scores: scores
+  });
+  document.body.appendChild(probe);
+});
+</script>
+"""
+
+
+@pytest.mark.browser
+def test_the_audit_page_renders_in_headless_chromium_with_its_thumbnails(
+    noisy_dataset: tuple[LabeledDataset, dict[str, set[Path]]], tmp_path: Path
+) -> None:
+    from harness.browser import console_lines, find_chromium, probe_page, run_chromium
+
+    chromium = find_chromium()
+    dataset, _ = noisy_dataset
+    report = audit_dataset(dataset, extractor=MeanColorExtractor())
+    files = write_audit(report, tmp_path / "audit")
+    shot = run_chromium(
+        chromium,
+        tmp_path / "profile-shot",
+        "--window-size=1280,2000",
+        f"--screenshot={tmp_path / 'audit.png'}",
+        files.html.as_uri(),
+    )
+    assert shot.returncode == 0, shot.stderr[-2000:]
+    assert console_lines(shot.stderr) == []  # the page's script ran; the CSP held
+    with Image.open(tmp_path / "audit.png") as screenshot:
+        assert screenshot.size == (1280, 2000)
+        assert max(screenshot.convert("L").getextrema()) > 0
+
+    result, _ = probe_page(chromium, files.html, AUDIT_PROBE, tmp_path)
+    assert result["ready"] == "ready"
+    # Every finding's image has a decoded thumbnail, except the undecodable one.
+    assert result["thumbnails"] == sum(1 for f in report.findings if f.issue != "undecodable")
+    assert result["broken"] == 0
+    assert result["images"] == result["thumbnails"]
+    assert set(result["sections"]) == {f"issue-{kind}" for kind in report.counts()}
+    assert result["sort"] == "descending"
+    assert result["scores"] == sorted(result["scores"], reverse=True)
+
+
 def test_cli_audit_writes_the_files_and_a_cleaned_dataset_the_next_steps_read(
     noisy_dataset: tuple[LabeledDataset, dict[str, set[Path]]],
     tmp_path: Path,

@@ -125,7 +125,7 @@ def test_listing_run_finishes_with_a_report_and_a_rerun_changes_nothing(
     calls: list[str] = []
     first = run(config, clients=clients, steps=_counted(calls))
 
-    assert [s.status for s in first.steps] == ["ran"] * 2 + ["skipped"] + ["ran"] * 5
+    assert [s.status for s in first.steps] == ["ran"] * 2 + ["skipped"] + ["ran"] * 6
     assert calls == [step.name for step in STEPS if step.name != "classify"]
     assert first.report_html is not None
     assert first.report_html.is_file()
@@ -154,7 +154,7 @@ def test_listing_run_finishes_with_a_report_and_a_rerun_changes_nothing(
     # Nothing re-executed: no step function called, no image requested again, every
     # file under the run folder has the same bytes and modification time.
     assert calls == []
-    assert [s.status for s in second.steps] == ["reused"] * 2 + ["skipped"] + ["reused"] * 5
+    assert [s.status for s in second.steps] == ["reused"] * 2 + ["skipped"] + ["reused"] * 6
     assert sum(host.hits(ImageHost.mapped_path(url)) for url in host_urls(listings)) == served
     assert _snapshot(config.output) == before
     assert [s.detail for s in second.steps] == [s.detail for s in first.steps]
@@ -483,7 +483,7 @@ def test_the_same_config_runs_on_cloud_storage_and_vertex_with_two_sections_chan
         assert vertex.calls("UndeployModel") == 1
 
         again = run(cloud)
-        assert [s.status for s in again.steps] == ["skipped"] * 3 + ["reused"] * 5
+        assert [s.status for s in again.steps] == ["skipped"] * 3 + ["reused"] * 6
         assert vertex.calls("CreateTrainingPipeline") == 1
 
 
@@ -549,7 +549,7 @@ def test_a_listing_and_a_photo_folder_in_one_run_deduplicate_and_count_per_sourc
     finally:
         host.stop()
 
-    assert [s.status for s in result.steps] == ["ran"] * 2 + ["skipped"] + ["ran"] * 4 + ["skipped"]
+    assert [s.status for s in result.steps] == ["ran"] * 2 + ["skipped"] + ["ran"] * 5 + ["skipped"]
     assert list(result.sources) == ["bmw-photos", "TestMultiredditListings"]
     folder, reddit = result.sources["bmw-photos"], result.sources["TestMultiredditListings"]
     assert folder == {

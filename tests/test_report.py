@@ -562,3 +562,56 @@ def test_every_page_extends_the_one_base_layout() -> None:
     assert "{% block content %}" in base and "{% block headline %}" in base
     page = render_html(make_report())
     assert page.count("<!DOCTYPE html>") == 1 and "Written by redditvision" in page
+
+
+def test_a_run_report_links_the_audit_and_shows_what_each_issue_removed(
+    tmp_path: Path,
+) -> None:
+    audit_page = tmp_path / "run" / "audit" / "audit.html"
+    audit_page.parent.mkdir(parents=True)
+    audit_page.write_text("<html></html>", encoding="utf-8")
+    audit = {
+        "images": 40,
+        "flagged": 7,
+        "issues": {"off_domain": 3, "label_error": 4},
+        "html": str(audit_page),
+        "changes": {"excluded:off_domain": 3, "relabeled": 2},
+    }
+    files = write_report(make_report(), tmp_path / "run" / "report", audit=audit)
+    page = files.html.read_text(encoding="utf-8")
+    assert 'href="../audit/audit.html"' in page
+    assert "flagged 7 of 40 labeled images" in page
+    table = page[page.index('id="audit-table"') :]
+    table = table[: table.index("</table>")]
+    rows = re.findall(r"<tr>(.*?)</tr>", table, re.DOTALL)
+    cells = [re.findall(r">([^<>]*)</td>", row) for row in rows if "<td" in row]
+    assert cells == [["off_domain", "3", "3", "0"], ["label_error", "4", "0", "2"]]
+    summary = json.loads(files.summary.read_text(encoding="utf-8"))
+    assert summary["audit"]["changes"] == audit["changes"]
+
+
+def test_an_audit_that_could_not_run_says_why() -> None:
+    page = render_html(make_report(), audit={"not_run": "a label has 1 image"})
+    assert "The audit did not run: a label has 1 image" in page
+
+
+def test_a_fine_tuned_model_s_training_curve_is_drawn_in_the_report(tmp_path: Path) -> None:
+    curve = [
+        {"epoch": 0, "loss": None, "val_macro_f1": 0.70},
+        {"epoch": 1, "loss": 0.9, "val_macro_f1": 0.75},
+        {"epoch": 2, "loss": 0.6, "val_macro_f1": 0.82},
+    ]
+    training = {"curve": curve, "best_epoch": 2, "epochs_run": 2, "stopped": "completed"}
+    files = write_report(make_report(), tmp_path / "report", training=training)
+    png = files.plots["training_curve"]
+    with Image.open(png) as image:
+        assert image.size == (640, 400)
+    page = files.html.read_text(encoding="utf-8")
+    assert 'id="plot-training-curve"' in page
+    assert "the epoch kept (2)" in page
+    # The fast preset trains no epoch: no curve to draw.
+    frozen = write_report(
+        make_report(), tmp_path / "frozen", training={"curve": [], "best_epoch": 0}
+    )
+    assert "training_curve" not in frozen.plots
+    assert "plot-training-curve" not in frozen.html.read_text(encoding="utf-8")

@@ -5,29 +5,16 @@ from __future__ import annotations
 import io
 import json
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 from PIL import Image, ImageStat
 
+from harness.browser import console_lines, find_chromium, run_chromium
 from redditvision.report import ReportFiles, write_report
 from test_report import make_evaluation, make_report
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--enable-logging=stderr",
-    "--v=0",
-)
 
 # Runs after the page's own script: records what rendered, then sorts the image table by
 # the "score" column as a reader's click would, and writes the result into the DOM.
@@ -60,30 +47,13 @@ window.addEventListener('load', function () {
 
 @pytest.fixture(scope="module")
 def chromium() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    return path
+    return find_chromium()
 
 
 @pytest.fixture(scope="module")
 def report_files(tmp_path_factory: pytest.TempPathFactory) -> ReportFiles:
     folder = tmp_path_factory.mktemp("browser") / "report"
     return write_report(make_report(n_images=6), folder, evaluation=make_evaluation())
-
-
-def run_chromium(chromium: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def console_lines(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if ":CONSOLE" in line]
 
 
 def test_report_renders_tables_and_images_sorts_and_logs_no_console_errors(

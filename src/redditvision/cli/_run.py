@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -93,8 +94,31 @@ def _summary(result: RunResult) -> dict[str, Any]:
         "au_prc": evaluation.au_prc,
         "report_html": None if result.report_html is None else str(result.report_html),
         "comparison": None if result.comparison is None else dict(result.comparison),
+        "audit": None if result.audit is None else dict(result.audit),
         "sources": {name: dict(counts) for name, counts in result.sources.items()},
     }
+
+
+def audit_line(audit: Mapping[str, Any]) -> str:
+    """One line on the run's audit: what it flagged, what it changed, where the page is.
+
+    Args:
+        audit: :attr:`RunResult.audit`.
+
+    Returns:
+        E.g. ``audit:  12 of 383 flagged (4 off_domain, 8 label_error); 4 excluded:
+        OUT/audit/audit.html``.
+    """
+    if "not_run" in audit:
+        return f"audit:  not run ({audit['not_run']})"
+    issues = ", ".join(f"{n} {kind}" for kind, n in audit.get("issues", {}).items())
+    line = f"audit:  {audit['flagged']} of {audit['images']} flagged"
+    if issues:
+        line += f" ({issues})"
+    changes = audit.get("changes")
+    if changes is not None:
+        line += "; " + (", ".join(f"{n} {kind}" for kind, n in changes.items()) or "no change")
+    return f"{line}: {audit['html']}"
 
 
 def sources_table(result: RunResult) -> Table:
@@ -206,6 +230,20 @@ def sources_table(result: RunResult) -> Table:
     help="Generic labeler for the comparison (default offline).",
 )
 @click.option("--no-compare", is_flag=True, help="Skip the comparison step.")
+@click.option("--no-audit", is_flag=True, help="Skip the data audit step (on by default).")
+@click.option(
+    "--audit-exclude",
+    "audit_exclude",
+    multiple=True,
+    metavar="ISSUE",
+    help="Leave out the images the audit flags with ISSUE (repeatable), e.g. off_domain.",
+)
+@click.option(
+    "--audit-relabel",
+    is_flag=True,
+    default=None,
+    help="Give images the audit finds confidently mislabeled their suggested label.",
+)
 @click.option(
     "--model",
     "model_path",
@@ -245,13 +283,18 @@ def run_command(
     prefix: str | None,
     vision: str | None,
     no_compare: bool,
+    no_audit: bool,
+    audit_exclude: tuple[str, ...],
+    audit_relabel: bool | None,
     model_path: Path | None,
     allow_private_networks: bool | None,
     json_summary: bool,
 ) -> None:
-    """Run the whole job: collect, download, label, split, write, train, evaluate, compare.
+    """Run the whole job: collect, download, label, split, audit, write, train, evaluate, compare.
 
-    CONFIG is a TOML file (see examples/); flags override its fields, or replace it: e.g.
+    The audit reports (OUT/audit/audit.html) and changes nothing unless --audit-exclude
+    or --audit-relabel (or [audit] in CONFIG) asks. CONFIG is a TOML file (see
+    examples/); flags override its fields, or replace it: e.g.
     `redditvision run --images photos/ --label-map map.toml --out runs/cars`. Defaults
     need no cloud account (local writer, local backend, offline generic labels). A re-run
     with the same inputs resumes and redoes nothing finished.
@@ -280,6 +323,9 @@ def run_command(
         "writer__prefix": prefix,
         "compare__vision": vision,
         "compare__enabled": False if no_compare else None,
+        "audit__enabled": False if no_audit else None,
+        "audit__exclude": audit_exclude,
+        "audit__relabel": audit_relabel,
         "download__allow_private_networks": allow_private_networks,
     }
     if config is not None:
@@ -332,6 +378,8 @@ def run_command(
             if not isinstance(value, dict | list)
         }
         err_console.print("comparison: " + ", ".join(f"{k}={v}" for k, v in shown.items()))
+    if result.audit is not None:
+        err_console.print(audit_line(result.audit), highlight=False)
     err_console.print(f"model:  {result.model.resource}")
     if result.report_html is not None:
         err_console.print(f"report: {result.report_html}")

@@ -1,7 +1,7 @@
 """The main job as one function, from a subreddit (or saved data) to a model and a report.
 
-The steps, in order (:data:`STEPS`): collect → download → label (and split) → write →
-train → evaluate → compare.
+The steps, in order (:data:`STEPS`): collect → download → label (and split) → audit →
+write → train → evaluate → compare (with ``[model] path``: collect → download → classify).
 
 :func:`run` composes the public clients from a frozen :class:`RunConfig` (read from a TOML
 file with :meth:`RunConfig.from_toml`; the schema lives in
@@ -27,6 +27,7 @@ from redditvision.pipeline._context import (
 )
 from redditvision.pipeline._runner import run
 from redditvision.pipeline.config import (
+    AuditConfig,
     BackendConfig,
     CompareConfig,
     DownloadConfig,
@@ -40,6 +41,7 @@ from redditvision.pipeline.steps import STEPS, Step
 
 __all__ = [
     "STEPS",
+    "AuditConfig",
     "BackendConfig",
     "CompareConfig",
     "DownloadConfig",

@@ -63,6 +63,9 @@ class RunResult:
         classified: With ``[model] path``: the classify step's output (``predicted``,
             ``reused``, ``items``, ``folder``, ``summary``), else None.
         comparison: The comparison's aggregate figures, or None.
+        audit: The audit step's outputs (``images``, ``flagged``, ``issues`` per kind,
+            ``html``, and ``changes`` when it cleaned; ``not_run`` when it could not run),
+            or None when ``[audit] enabled = false``.
         sources: Per source name, in config order: ``kind``, ``images`` kept, ``labels``
             (kept images per label), ``duplicates`` and ``near_duplicates`` (images
             dropped because an earlier source holds them), ``unmatched`` (records no
@@ -78,6 +81,7 @@ class RunResult:
     report_html: Path | None = None
     classified: Mapping[str, Any] | None = attrs.field(default=None, hash=False)
     comparison: Mapping[str, Any] | None = attrs.field(default=None, hash=False)
+    audit: Mapping[str, Any] | None = attrs.field(default=None, hash=False)
     sources: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict, hash=False)
 
 
@@ -159,11 +163,21 @@ class StepContext:
         """``OUTPUT/labeled.jsonl``: the labeled and split dataset."""
         return self.output / "labeled.jsonl"
 
+    @property
+    def dataset_file(self) -> Path:
+        """The dataset file the steps after the audit read.
+
+        The audit's cleaned ``OUTPUT/audit/dataset.jsonl`` when ``[audit]`` excludes or
+        relabels, else :attr:`labeled_file`.
+        """
+        cleaned = self.outputs.get("audit", {}).get("dataset_file")
+        return Path(cleaned) if cleaned else self.labeled_file
+
     def labeled(self) -> LabeledDataset:
-        """Load the labeled dataset the label step wrote."""
+        """Load the labeled dataset (the audit's cleaned one once the audit made one)."""
         from redditvision.storage import load_local_dataset
 
-        return load_local_dataset(self.labeled_file)
+        return load_local_dataset(self.dataset_file)
 
     def backend(self) -> Any:
         """The training and prediction backend, built once on first use."""

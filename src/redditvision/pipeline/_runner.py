@@ -205,5 +205,6 @@ def run(
         evaluation=ctx.evaluation(),
         report_html=None if compared is None else Path(compared["report_html"]),
         comparison=None if compared is None else compared["summary"],
+        audit=ctx.outputs.get("audit"),
         sources=sources,
     )

@@ -1,7 +1,8 @@
 """The run config schema: :class:`RunConfig`, its sections, TOML loading and overrides.
 
 A run config is a TOML file with an ``output`` key and the sections ``[source]``,
-``[download]``, ``[labels]``, ``[split]``, ``[writer]``, ``[backend]`` and ``[compare]``;
+``[download]``, ``[labels]``, ``[split]``, ``[audit]``, ``[writer]``, ``[backend]``,
+``[compare]`` and ``[model]``;
 each section's keys are the attributes of the matching ``*Config`` class below.
 """
 
@@ -18,6 +19,7 @@ import attrs
 from redditvision.errors import ConfigError
 
 __all__ = [
+    "AuditConfig",
     "BackendConfig",
     "CompareConfig",
     "DownloadConfig",
@@ -243,6 +245,58 @@ class CompareConfig:
     split: str = attrs.field(default="test", validator=attrs.validators.in_(("test", "all")))
 
 
+def _issue_kinds(
+    _instance: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]
+) -> None:
+    from redditvision.audit._types import ISSUE_KINDS
+
+    unknown = sorted(set(value) - set(ISSUE_KINDS))
+    if unknown:
+        raise ValueError(
+            f"{attribute.name}: unknown audit issue(s) {', '.join(unknown)}; "
+            f"choose from {', '.join(ISSUE_KINDS)}"
+        )
+
+
+@attrs.frozen(kw_only=True)
+class AuditConfig:
+    """The audit step, between labeling and writing the dataset (see :mod:`redditvision.audit`).
+
+    By default it reports and changes nothing: ``OUTPUT/audit/audit.html`` ranks the
+    images to review, and the run's report links it. It never blocks the run unless
+    ``fail_on`` asks.
+
+    Attributes:
+        enabled: Run the audit (default True). It needs the ``[local]`` extra (torch for
+            the embeddings, cleanlab); without it, and with nothing asked of it
+            (``exclude``, ``relabel``, ``fail_on``), the step says so and the run goes on.
+        exclude: Issue kinds whose images the later steps leave out (e.g.
+            ``["off_domain", "duplicate"]``; see
+            :data:`~redditvision.audit.ISSUE_KINDS`). Default none.
+        relabel: Give images flagged as confident label errors their suggested label
+            (default False).
+        fail_on: Issue kinds that stop the run (:class:`~redditvision.errors.DatasetError`)
+            when the audit finds any, e.g. ``["split_leak"]``. Default none.
+        seed: Seed of the audit's cross-validation (default 0).
+    """
+
+    enabled: bool = True
+    exclude: tuple[str, ...] = attrs.field(default=(), converter=tuple, validator=_issue_kinds)
+    relabel: bool = False
+    fail_on: tuple[str, ...] = attrs.field(default=(), converter=tuple, validator=_issue_kinds)
+    seed: int = 0
+
+    @property
+    def changes_data(self) -> bool:
+        """Whether the audit changes what the later steps train on (exclude or relabel)."""
+        return bool(self.exclude) or self.relabel
+
+    @property
+    def asked(self) -> bool:
+        """Whether the run depends on the audit (exclude, relabel or fail_on set)."""
+        return self.changes_data or bool(self.fail_on)
+
+
 @attrs.frozen(kw_only=True)
 class ModelConfig:
     """An existing model: with ``path`` set the run classifies new posts instead of training.
@@ -268,6 +322,7 @@ _SECTIONS: dict[str, type] = {
     "writer": WriterConfig,
     "backend": BackendConfig,
     "compare": CompareConfig,
+    "audit": AuditConfig,
     "model": ModelConfig,
 }
 _PATH_FIELDS = {
@@ -318,9 +373,9 @@ class RunConfig:
     The TOML file has an ``output`` key, one ``[source]`` table or several
     ``[[source]]`` tables (any mix of subreddits, listings, dumps and image folders, each
     optionally with its own labeler), and the sections ``[download]``, ``[labels]``,
-    ``[split]``, ``[writer]``, ``[backend]`` and ``[compare]``, whose keys are the
-    attributes of the matching classes. Relative paths are relative to the config file's
-    folder.
+    ``[split]``, ``[audit]``, ``[writer]``, ``[backend]``, ``[compare]`` and ``[model]``,
+    whose keys are the attributes of the matching classes. Relative paths are relative to
+    the config file's folder.
 
     Attributes:
         output: The run's folder (posts, downloads, dataset, model, report, state).
@@ -334,6 +389,8 @@ class RunConfig:
         writer: See :class:`WriterConfig`.
         backend: See :class:`BackendConfig`.
         compare: See :class:`CompareConfig`.
+        audit: See :class:`AuditConfig`: the data audit after labeling (on by default,
+            reporting only).
         model: See :class:`ModelConfig`: an existing model makes the run classify the
             sources' new posts (collect, download, classify) instead of training.
     """
@@ -347,6 +404,7 @@ class RunConfig:
     writer: WriterConfig = WriterConfig()
     backend: BackendConfig = BackendConfig()
     compare: CompareConfig = CompareConfig()
+    audit: AuditConfig = AuditConfig()
     model: ModelConfig = ModelConfig()
 
     @property

@@ -9,12 +9,12 @@ every step.
 
 Adding a step is one function and one entry in :data:`STEPS`::
 
-    def audit(ctx: StepContext) -> Mapping[str, Any]:
+    def dedupe(ctx: StepContext) -> Mapping[str, Any]:
         dataset = ctx.labeled()
         ...
-        return {"flagged": 12, "file": str(ctx.output / "audit" / "audit.html")}
+        return {"removed": 12, "file": str(ctx.output / "deduped.jsonl")}
 
-    Step("audit", audit, inputs=lambda ctx: (ctx.outputs["label"], ...))
+    Step("dedupe", dedupe, inputs=lambda ctx: (ctx.outputs["label"], ...))
 """
 
 from __future__ import annotations
@@ -314,6 +314,104 @@ def _label_inputs(ctx: StepContext) -> Any:
     return inputs
 
 
+# --- audit ---------------------------------------------------------------------------
+
+
+def _audit_tools(ctx: StepContext) -> tuple[Any, Any]:
+    """Return the audit's feature extractor and embedding cache.
+
+    The local backend's when the run uses it (so training reuses the audit's
+    embeddings), else a fresh EfficientNet-Lite0 extractor and no cache.
+    """
+    backend = ctx.backend()
+    extractor = getattr(backend, "extractor", None)
+    if extractor is None:
+        from redditvision.backends.local import EfficientNetLite0Extractor
+
+        extractor = EfficientNetLite0Extractor()
+    return extractor, getattr(backend, "cache", None)
+
+
+def audit(ctx: StepContext) -> Mapping[str, Any]:
+    """Audit the labeled dataset; writes ``OUTPUT/audit`` (and a cleaned dataset if asked).
+
+    Reports by default: ``audit.html``, ``audit.csv`` and ``audit.jsonl`` rank what to
+    review (:func:`~redditvision.audit.audit_dataset`). With ``[audit] exclude`` or
+    ``relabel`` the cleaned dataset is written to ``OUTPUT/audit/dataset.jsonl`` and the
+    later steps train on it. A dataset the audit cannot score (a label with fewer than
+    two images) or a missing ``[local]`` extra is reported and the run goes on, unless
+    ``[audit]`` asked something of the audit.
+
+    Returns:
+        ``{"images", "flagged", "issues": {kind: n}, "html", "csv", "jsonl"}``, plus
+        ``"dataset_file"``, ``"images_kept"`` and ``"changes": {"excluded:<kind>": n,
+        "relabeled": n}`` when it cleaned; ``{"not_run": reason}`` when it could not run.
+
+    Raises:
+        DatasetError: ``[audit] fail_on`` names an issue the audit found, or the audit
+            could not run although ``[audit]`` asked something of it.
+    """
+    from redditvision.errors import DatasetError, MissingDependencyError
+    from redditvision.storage import load_local_dataset, write_local_dataset
+
+    settings = ctx.config.audit
+    labeled = load_local_dataset(ctx.labeled_file)
+    folder = ctx.output / "audit"
+    try:
+        from redditvision.audit import audit_dataset, write_audit
+
+        extractor, cache = _audit_tools(ctx)
+        report = audit_dataset(
+            labeled,
+            extractor=extractor,
+            target=ctx.config.backend.kind,
+            seed=settings.seed,
+            cache=cache,
+            progress=lambda _stage, done, total: ctx.progress("audit", done, total),
+        )
+    except (MissingDependencyError, DatasetError) as exc:
+        if settings.asked:
+            raise
+        ctx.say("audit", f"not run: {exc}")
+        return {"not_run": str(exc)}
+    files = write_audit(report, folder)
+    counts = report.counts()
+    flagged = len(report.flagged())
+    summary = ", ".join(f"{n} {kind}" for kind, n in counts.items()) or "nothing found"
+    ctx.say("audit", f"{flagged} of {len(labeled.images)} image(s) flagged ({summary})")
+    outputs: dict[str, Any] = {
+        "images": len(labeled.images),
+        "flagged": flagged,
+        "issues": counts,
+        "html": str(files.html),
+        "csv": str(files.csv),
+        "jsonl": str(files.jsonl),
+    }
+    blocking = sorted(kind for kind in settings.fail_on if counts.get(kind))
+    if blocking:
+        found = ", ".join(f"{counts[kind]} {kind}" for kind in blocking)
+        raise DatasetError(
+            f"the audit found {found} and [audit] fail_on stops the run on them: review "
+            f"{files.html}, fix the labels or sources (or exclude them with [audit] exclude), "
+            "then run again"
+        )
+    if settings.changes_data:
+        cleaned, changes = report.cleaned(exclude=settings.exclude, relabel=settings.relabel)
+        path = write_local_dataset(cleaned, folder / "dataset.jsonl")
+        outputs |= {
+            "dataset_file": str(path),
+            "images_kept": len(cleaned.images),
+            "changes": dict(sorted(changes.items())),
+        }
+        ctx.say(
+            "audit",
+            f"{len(cleaned.images)} image(s) kept for training ("
+            + (", ".join(f"{n} {k}" for k, n in sorted(changes.items())) or "no change")
+            + ")",
+        )
+    return outputs
+
+
 # --- write ---------------------------------------------------------------------------
 
 
@@ -458,7 +556,15 @@ def compare(ctx: StepContext) -> Mapping[str, Any]:
             truth=[image.original_label for image in images],
             on_progress=advance,
         )
-    files = write_report(report, ctx.output / "report", evaluation=ctx.evaluation(), overwrite=True)
+    model = ctx.model()
+    files = write_report(
+        report,
+        ctx.output / "report",
+        evaluation=ctx.evaluation(),
+        overwrite=True,
+        audit=ctx.outputs.get("audit"),
+        training=model.metadata.get("training") if isinstance(model.metadata, Mapping) else None,
+    )
     return {"report_html": str(files.html), "summary": report.summary_dict()}
 
 
@@ -537,9 +643,25 @@ STEPS: tuple[Step, ...] = (
     ),
     Step("label", label, inputs=_label_inputs, applies=_training),
     Step(
+        "audit",
+        audit,
+        inputs=lambda ctx: (
+            ctx.outputs["label"],
+            _file_digest(ctx.labeled_file),
+            attrs.asdict(ctx.config.audit),
+            ctx.config.backend.kind,
+        ),
+        applies=lambda ctx: _training(ctx) and ctx.config.audit.enabled,
+    ),
+    Step(
         "write",
         write,
-        inputs=lambda ctx: (ctx.outputs["label"], attrs.asdict(ctx.config.writer)),
+        inputs=lambda ctx: (
+            ctx.outputs["label"],
+            ctx.outputs.get("audit", {}).get("dataset_file"),
+            ctx.outputs.get("audit", {}).get("changes"),
+            attrs.asdict(ctx.config.writer),
+        ),
         applies=_training,
     ),
     Step(
@@ -557,7 +679,11 @@ STEPS: tuple[Step, ...] = (
     Step(
         "compare",
         compare,
-        inputs=lambda ctx: (ctx.outputs["evaluate"], attrs.asdict(ctx.config.compare)),
+        inputs=lambda ctx: (
+            ctx.outputs["evaluate"],
+            ctx.outputs.get("audit"),
+            attrs.asdict(ctx.config.compare),
+        ),
         applies=lambda ctx: _training(ctx) and ctx.config.compare.enabled,
     ),
 )

@@ -259,6 +259,8 @@ def write_report(
     evaluation: Evaluation | None = None,
     overwrite: bool = False,
     image_root: str | os.PathLike[str] | None = None,
+    audit: Mapping[str, Any] | None = None,
+    training: Mapping[str, Any] | None = None,
 ) -> ReportFiles:
     """Write a comparison report folder: HTML, Markdown, CSV, JSON Lines, summary and plots.
 
@@ -279,6 +281,15 @@ def write_report(
         image_root: Show image paths on the pages relative to this folder; None (default)
             takes the deepest folder holding every image. The CSV and JSON Lines keep the
             paths as given.
+        audit: A run's audit step outputs (``images``, ``flagged``, ``issues`` per kind,
+            ``html``, and ``changes`` when it cleaned the dataset): the page links
+            ``audit.html`` and shows per issue how many images were flagged, removed and
+            relabeled; ``summary.json`` gets them as ``audit``. None leaves it out.
+        training: The model's ``training`` metadata (the local backend's
+            ``model.json["training"]``: ``curve``, ``best_epoch``, ``epochs_run``,
+            ``stopped``): a fine-tuned model's curve is drawn as
+            ``training_curve.png`` and shown. None, or a curve without epochs, leaves it
+            out.
 
     Returns:
         The paths written.
@@ -289,6 +300,15 @@ def write_report(
         ComparisonError: A file cannot be written.
     """
     folder = prepare_folder(out_dir, overwrite)
+    curve = list((training or {}).get("curve") or [])
+    training_png = (
+        charts.plot_training_curve(curve, best_epoch=(training or {}).get("best_epoch"))
+        if len(curve) > 1
+        else None
+    )
+    audit_href = ""
+    if audit is not None and audit.get("html"):
+        audit_href = Path(os.path.relpath(Path(audit["html"]), folder)).as_posix()
     root = None if image_root is None else str(image_root)
     pngs = _comparison_pngs(report, with_evaluation=evaluation is not None)
     evaluation_pngs = _evaluation_pngs(evaluation) if evaluation is not None else {}
@@ -297,6 +317,8 @@ def write_report(
         plot_files[key] = _write(folder / f"{key}.png", png)
     for key, png in evaluation_pngs.items():
         plot_files[f"evaluation_{key}"] = _write(folder / f"evaluation_{key}.png", png)
+    if training_png is not None:
+        plot_files["training_curve"] = _write(folder / "training_curve.png", training_png)
     markdown = render_markdown(
         report,
         evaluation=evaluation,
@@ -309,6 +331,8 @@ def write_report(
     summary["confusion_matrix"] = [list(row) for row in report.confusion_matrix]
     if evaluation is not None:
         summary["evaluation"] = evaluation_to_json(evaluation)
+    if audit is not None:
+        summary["audit"] = dict(audit)
     jsonl = "".join(
         json.dumps(record, ensure_ascii=False) + "\n" for record in comparison_records(report)
     )
@@ -318,6 +342,10 @@ def write_report(
         plots=pngs,
         evaluation_plots=evaluation_pngs,
         image_root=root,
+        audit=audit,
+        audit_href=audit_href,
+        training=training,
+        training_plot=training_png,
     )
     return ReportFiles(
         folder=folder,

@@ -145,6 +145,66 @@ def _evaluation_view(
     )
 
 
+@dataclass(frozen=True)
+class _AuditView:
+    href: str
+    images: int
+    flagged: int
+    not_run: str
+    table: tables.Table | None
+
+
+def _audit_view(audit: Mapping[str, Any], href: str) -> _AuditView:
+    """The run's audit as a link and a table: per issue, images flagged, removed, relabeled."""
+    if "not_run" in audit:
+        return _AuditView(href="", images=0, flagged=0, not_run=str(audit["not_run"]), table=None)
+    changes = audit.get("changes") or {}
+    rows: list[tuple[tables.Cell, ...]] = []
+    for kind, count in audit.get("issues", {}).items():
+        removed = int(changes.get(f"excluded:{kind}", 0))
+        relabeled = int(changes.get("relabeled", 0)) if kind == "label_error" else 0
+        rows.append(
+            (
+                (kind, kind),
+                (str(count), count),
+                (str(removed), removed),
+                (str(relabeled), relabeled),
+            )
+        )
+    table = tables.Table(
+        id="audit-table",
+        header=("issue", "flagged", "removed", "relabeled"),
+        rows=tuple(rows),
+        notes=(
+            ("flagged", "findings of this kind (an image may have several kinds)"),
+            ("removed", "images left out of training for this issue ([audit] exclude)"),
+            ("relabeled", "label errors given the suggested label ([audit] relabel)"),
+        ),
+    )
+    return _AuditView(
+        href=href,
+        images=int(audit.get("images", 0)),
+        flagged=int(audit.get("flagged", 0)),
+        not_run="",
+        table=table,
+    )
+
+
+def _training_plot(png: bytes, training: Mapping[str, Any]) -> _Plot:
+    epochs = training.get("epochs_run")
+    best = training.get("best_epoch")
+    stopped = training.get("stopped")
+    caption = (
+        f"Mean training loss and validation macro-F1 per epoch over {epochs} epoch(s); "
+        f"the dashed line marks the epoch kept ({best})"
+    )
+    if stopped:
+        caption += f"; training stopped: {stopped}"
+    return _Plot(
+        id="plot-training-curve", title="Training curve", caption=caption + ".", uri=data_uri(png)
+    )
+
+
 def _image_rows(report: ComparisonReport, names: tables.ImageNames) -> list[dict[str, Any]]:
     rows = []
     for image in report.images:
@@ -181,6 +241,10 @@ def render_html(
     plots: Mapping[str, bytes] | None = None,
     evaluation_plots: Mapping[str, bytes] | None = None,
     image_root: str | None = None,
+    audit: Mapping[str, Any] | None = None,
+    audit_href: str = "",
+    training: Mapping[str, Any] | None = None,
+    training_plot: bytes | None = None,
 ) -> str:
     """Render a comparison as one self-contained HTML page (``comparison.html``).
 
@@ -197,6 +261,13 @@ def render_html(
             ``"label_metrics"``, ``"pr_curves"``), or None.
         image_root: Show image paths relative to this folder; None (default) takes the
             deepest folder holding every image.
+        audit: The run's audit step outputs (``images``, ``flagged``, ``issues``, and
+            ``changes`` when it cleaned the dataset; or ``not_run``), or None.
+        audit_href: Link to ``audit.html`` from the page's folder (relative).
+        training: The model's ``training`` metadata (``epochs_run``, ``best_epoch``,
+            ``stopped``), with ``training_plot``, or None.
+        training_plot: The training curve PNG (:func:`~redditvision.report.plots.
+            plot_training_curve`), or None.
 
     Returns:
         The page.
@@ -231,6 +302,10 @@ def render_html(
         image_columns=tables.IMAGE_COLUMNS,
         images=_image_rows(report, names),
         evaluation=view,
+        audit=None if audit is None else _audit_view(audit, audit_href),
+        training_plot=None
+        if training_plot is None
+        else _training_plot(training_plot, training or {}),
     )
 
 
