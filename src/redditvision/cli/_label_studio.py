@@ -51,7 +51,11 @@ def label_studio() -> None:
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Folder PATH is relative to: LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT (default /).",
 )
-@click.option("--base-url", help="With --image-url http: the URL the document root is served at.")
+@click.option(
+    "--base-url",
+    help="With --image-url http: the URL the document root is served at (e.g. what "
+    "`redditvision label-studio serve-images ROOT` prints).",
+)
 @json_option("Print a JSON summary on stdout.")
 @handle_errors
 def export(
@@ -167,6 +171,45 @@ def import_(
                 "counts": relabeled.counts(),
             }
         )
+
+
+@label_studio.command("serve-images")
+@click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to bind.")
+@click.option("--port", default=8081, show_default=True, type=int, help="Port (0: a free one).")
+@click.option(
+    "--allow-origin",
+    default="*",
+    show_default=True,
+    help="CORS origin allowed to read the images, e.g. Label Studio's http://127.0.0.1:8080.",
+)
+@handle_errors
+def serve_images(root: Path, host: str, port: int, allow_origin: str) -> None:
+    """Serve the images under ROOT over HTTP for Label Studio, until Ctrl-C or SIGTERM.
+
+    Export the tasks with `--image-url http --document-root ROOT --base-url URL` (URL as
+    printed here) and Label Studio's browser loads each image from this server. Images only,
+    nothing outside ROOT, loopback only (the photos are not exposed beyond this machine).
+    """
+    from redditvision.errors import ConfigError
+    from redditvision.serve import create_image_app, is_loopback, serve_app
+
+    if not is_loopback(host):
+        raise ConfigError(
+            f"the image server binds loopback only (got {host}): it has no API key, and the "
+            "photos should not leave this machine; bind 127.0.0.1"
+        )
+    app = create_image_app(root, allow_origin=allow_origin)
+
+    def ready(url: str) -> None:
+        err_console.print(
+            f"serving the images under {root} at {url}\nexport with: redditvision "
+            f"label-studio export DATASET --out DIR --image-url http --document-root {root} "
+            f"--base-url {url}",
+            highlight=False,
+        )
+
+    serve_app(app, host=host, port=port, on_ready=ready, timeout_graceful_shutdown=2.0)
 
 
 COMMANDS: list[click.Command] = [label_studio]

@@ -15,6 +15,8 @@ Public names:
 * :func:`parse_predict_request`, :class:`PredictRequest`, :class:`ApiError`,
   :func:`error_body` - the protocol, without the web framework.
 * :class:`DynamicBatcher` - the batching behind the predict routes.
+* :func:`create_image_app` - a folder's images over HTTP for Label Studio tasks
+  (``redditvision label-studio serve-images``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 from redditvision.classify import Classifier
 from redditvision.serve._app import PREDICT_ROUTE, create_app, model_fingerprint
 from redditvision.serve._batching import BatchStats, DynamicBatcher
+from redditvision.serve._files import IMAGE_SUFFIXES, create_image_app
 from redditvision.serve._protocol import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_INSTANCES,
@@ -46,6 +49,7 @@ __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
     "DEFAULT_MAX_INSTANCES",
     "GRACEFUL_SHUTDOWN_SECONDS",
+    "IMAGE_SUFFIXES",
     "MAX_IMAGE_PIXELS",
     "ONLINE_INSTANCE_LIMIT_BYTES",
     "PREDICT_ROUTE",
@@ -55,6 +59,7 @@ __all__ = [
     "DynamicBatcher",
     "PredictRequest",
     "create_app",
+    "create_image_app",
     "error_body",
     "is_loopback",
     "model_fingerprint",
