@@ -17,14 +17,14 @@ from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import attrs
-import filelock
-import numpy as np
 import requests
 import urllib3.exceptions
 
 from redditvision._closing import Closeable
 from redditvision.download._budget import MemoryBudget
 from redditvision.download._deadline import DeadlineExceededError, Watch, Watchdog
+from redditvision.download._folder import OWNER_NAME, NearIndex, lock_folder
+from redditvision.download._http import check_status, translate, translate_raw
 from redditvision.download._limits import DownloadLimits
 from redditvision.download._netguard import GuardedAdapter, check_url, make_policy
 from redditvision.download._verify import (
@@ -39,11 +39,9 @@ from redditvision.manifest import MANIFEST_NAME, ImageManifest
 from redditvision.models import ImagePost, ImageRecord, MediaItem, RecordStatus
 from redditvision.retry import (
     DEFAULT,
-    RETRY_HTTP_STATUSES,
     RetryArg,
     RetryPolicy,
     is_transient,
-    parse_retry_after,
     resolve_retry,
 )
 
@@ -66,10 +64,6 @@ _CHUNK = 64 * 1024
 _ACCEPT = "image/*,*/*;q=0.5"
 _IMAGES = "images"
 _PARTIAL = ".partial"
-LOCK_NAME = ".download.lock"
-"""The lock file of an output folder (``out_dir/.download.lock``), held while a downloader
-is open."""
-_OWNER = ".download.owner"
 
 
 class _PlaceholderError(Exception):
@@ -135,36 +129,6 @@ class _PostState:
         self.pending = 0
         self.any_ok = False
         self.previews: list[_Task] = []
-
-
-class _NearIndex:
-    """Perceptual hashes of the ok images and their groups; a vectorised Hamming scan.
-
-    Memory: 8 bytes per hash plus the group string, per unique image (not per post).
-    """
-
-    def __init__(self, distance: int) -> None:
-        self.distance = distance
-        self._hashes = np.zeros(1024, dtype=np.uint64)
-        self._groups: list[str] = []
-
-    def __len__(self) -> int:
-        return len(self._groups)
-
-    def match(self, phash: str) -> str | None:
-        n = len(self._groups)
-        if n == 0:
-            return None
-        distances = np.bitwise_count(self._hashes[:n] ^ np.uint64(int(phash, 16)))
-        best = int(np.argmin(distances))
-        return self._groups[best] if int(distances[best]) <= self.distance else None
-
-    def add(self, phash: str, group: str) -> None:
-        n = len(self._groups)
-        if n == len(self._hashes):
-            self._hashes = np.concatenate([self._hashes, np.zeros(n, dtype=np.uint64)])
-        self._hashes[n] = np.uint64(int(phash, 16))
-        self._groups.append(group)
 
 
 class ImageDownloader(Closeable):
@@ -270,7 +234,7 @@ class ImageDownloader(Closeable):
         # CPU, and the caller's session headers are left alone).
         self._headers = None if self._own_session else {"Accept": _ACCEPT}
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        self._lock = _lock_folder(self.out_dir, lock_timeout)
+        self._lock = lock_folder(self.out_dir, lock_timeout)
         try:
             self._images = self.out_dir.resolve() / _IMAGES
             self._partial = self.out_dir.resolve() / _PARTIAL
@@ -279,7 +243,7 @@ class ImageDownloader(Closeable):
         except BaseException:
             self._lock.release()
             raise
-        self._near: _NearIndex | None = None
+        self._near: NearIndex | None = None
         self._made_dirs: set[Path] = set()
         self._recent: OrderedDict[str, ImageRecord] = OrderedDict()
         self._tmp_names = itertools.count()
@@ -306,7 +270,7 @@ class ImageDownloader(Closeable):
             self._session.close()
         self._watchdog.close()
         self.manifest.close()
-        (self.out_dir / _OWNER).unlink(missing_ok=True)
+        (self.out_dir / OWNER_NAME).unlink(missing_ok=True)
         self._lock.release()
 
     def __repr__(self) -> str:
@@ -358,9 +322,9 @@ class ImageDownloader(Closeable):
         finally:
             self._fetch_lock.release()
 
-    def _near_index(self) -> _NearIndex:
+    def _near_index(self) -> NearIndex:
         if self._near is None:
-            index = _NearIndex(self.near_duplicate_distance)
+            index = NearIndex(self.near_duplicate_distance)
             for phash, group in self.manifest.phashes():
                 index.add(phash, group)
             self._near = index
@@ -667,7 +631,7 @@ class ImageDownloader(Closeable):
                     headers=self._headers,
                 )
             except requests.RequestException as exc:
-                raise _translate(exc, current) from exc
+                raise translate(exc, current) from exc
             if response.status_code in _REDIRECT_STATUS and "location" in response.headers:
                 target = self._session.get_redirect_target(response) or ""
                 response.close()
@@ -683,7 +647,7 @@ class ImageDownloader(Closeable):
                 continue
             break
         with response:
-            _check_status(response, current)
+            check_status(response, current)
             length = response.headers.get("Content-Length")
             if length is not None and length.isdigit() and int(length) > limits.max_bytes:
                 raise DownloadError(
@@ -703,7 +667,7 @@ class ImageDownloader(Closeable):
                         try:
                             chunk = raw.read1(_CHUNK, decode_content=True)
                         except (urllib3.exceptions.HTTPError, OSError) as exc:
-                            raise _translate_raw(exc, current) from exc
+                            raise translate_raw(exc, current) from exc
                         if not chunk:
                             break
                         size += len(chunk)
@@ -814,81 +778,3 @@ class ImageDownloader(Closeable):
         while len(self._recent) > 8 * self.concurrency + 64:
             self._recent.popitem(last=False)
         return record
-
-
-def _lock_folder(out_dir: Path, timeout: float | None) -> filelock.BaseFileLock:
-    """Take the folder's download lock, or raise DownloadError naming who holds it."""
-    lock = filelock.FileLock(
-        out_dir / LOCK_NAME, timeout=-1 if timeout is None else timeout, thread_local=False
-    )
-    try:
-        lock.acquire()
-    except filelock.Timeout as exc:
-        try:
-            owner = (out_dir / _OWNER).read_text(encoding="utf-8").strip()
-        except OSError:
-            owner = ""
-        holder = f" (process {owner})" if owner.isdigit() else ""
-        waited = "" if not timeout else f" for {timeout:g} s"
-        raise DownloadError(
-            f"another download is running in {out_dir}{holder}: it holds "
-            f"{out_dir / LOCK_NAME}; waited{waited or ' not at all'}. Let it finish, "
-            "use another output folder, or wait for it (lock_timeout=..., download "
-            "--wait-for-lock SECONDS)",
-            transient=True,
-        ) from exc
-    (out_dir / _OWNER).write_text(str(os.getpid()), encoding="utf-8")
-    return lock
-
-
-def _check_status(response: requests.Response, url: str) -> None:
-    status = response.status_code
-    if status == 200:
-        return
-    retry_after = parse_retry_after(response.headers.get("Retry-After"))
-    reason = response.reason or ""
-    if status in RETRY_HTTP_STATUSES:  # the one table of redditvision.retry
-        raise DownloadError(
-            f"HTTP {status} {reason} from {url}".rstrip(),
-            service="http",
-            status=status,
-            retry_after=retry_after,
-            transient=True,
-        )
-    raise DownloadError(
-        f"HTTP {status} {reason} from {url}".replace("  ", " "),
-        service="http",
-        status=status,
-    )
-
-
-def _translate_raw(exc: Exception, url: str) -> DownloadError:
-    """Map a urllib3 or socket error while reading the body to a DownloadError."""
-    if isinstance(exc, urllib3.exceptions.ReadTimeoutError | TimeoutError):
-        return DownloadError(f"timed out reading the body of {url}", service="http", transient=True)
-    if isinstance(exc, urllib3.exceptions.DecodeError):
-        return DownloadError(f"cannot decode the body of {url}: {exc}", service="http")
-    return DownloadError(
-        f"the body of {url} was cut off: {type(exc).__name__}", service="http", transient=True
-    )
-
-
-def _translate(exc: requests.RequestException, url: str) -> DownloadError:
-    """Map a requests exception to a DownloadError (transient for network trouble)."""
-    if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.InvalidSchema):
-        return UnsafeURLError(f"{url!r} is not a URL the downloader fetches: {exc}")
-    if isinstance(exc, requests.exceptions.Timeout):
-        return DownloadError(f"timed out fetching {url}", service="http", transient=True)
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
-        return DownloadError(
-            f"the body of {url} was cut off: {exc}", service="http", transient=True
-        )
-    if isinstance(exc, requests.exceptions.ContentDecodingError):
-        return DownloadError(f"cannot decode the body of {url}: {exc}", service="http")
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        return DownloadError(
-            f"connection to {urlsplit(url).netloc} failed: {type(exc).__name__}",
-            service="http",
-            transient=True,
-        )
-    return DownloadError(f"request for {url} failed: {exc}", service="http")
