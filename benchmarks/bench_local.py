@@ -5,8 +5,8 @@ take much longer) in its own child process, so that peak RSS is the preset's own
 training of the 383 BMW photos (5 series, 80/10/10 split, empty caches), warm training
 (embedding cache filled; fine-tuning runs again), prediction images/s at batch 1 and 32,
 and the cross-validated macro-F1 of both groupings (``benchmarks/_local_cv.py``,
-``BENCH_LOCAL_FOLDS`` folds, default 3; 0 leaves it out, for when
-``python -m benchmarks._local_cv`` measured it apart) with chance levels. Goals (issue 14): ``medium``
+``BENCH_LOCAL_FOLDS`` folds, default 3; 0 leaves it out, for when ``bench_local_cv``
+measured it apart) with chance levels. Goals (issue 14): the default preset
 trains in at most 6 minutes cold, ``fast`` in at most 60 s, at least 40 images/s batched
 for the Lite0 presets. The 1-minute load average before and after is reported: above 2,
 other processes shared the 2 cores and the times are inflated.

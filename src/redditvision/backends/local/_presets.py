@@ -97,7 +97,7 @@ PRESETS: dict[str, Preset] = {
         backbone="efficientnet-lite0",
         image_size=256,
         epochs=10,
-        lr_backbone=3e-4,
+        lr_backbone=2e-4,
         tta=True,
         description="EfficientNet-Lite0 fine-tuned at 256 px, flip TTA (minutes on 2 cores)",
     ),
