@@ -1,4 +1,4 @@
-"""Shared fixtures: the real data beside the checkout, and the retry testing switch.
+"""Shared fixtures: the real data beside the checkout, the retry testing switch, the preset.
 
 Also, before anything imports google-auth: no probe leaves the machine. google-auth, finding
 no credentials, probes the GCE metadata server (``metadata.google.internal`` and
@@ -28,6 +28,12 @@ from redditvision import retry  # noqa: E402
 # under $XDG_CACHE_HOME): tests that train on the same real photos extract their features
 # once, and nothing is written to the user's own cache.
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="redditvision-tests-cache-")
+
+# The local backend's default preset fine-tunes a network (minutes per training); tests that
+# train without naming a preset use the frozen-feature ``fast`` one (seconds), subprocesses
+# (CLI, examples) included. Tests of the default itself clear the variable; tests of the
+# fine-tuning presets name theirs.
+os.environ["REDDITVISION_QUALITY"] = "fast"
 
 # The loopback HTTP image server (tests/harness) and the Cloud Storage emulator (harness_gcs).
 # harness.ci: in CI (CI=true) a skipped test fails the run.

@@ -48,9 +48,7 @@ def test_every_exported_http_url_loads_the_image_it_names(
             assert answer.content == by_id[task["data"]["rv_id"]].path.read_bytes()
             assert answer.headers["content-type"] == "image/png"
         # Label Studio's frontend reads the image from another origin.
-        answer = httpx.get(
-            tasks[0]["data"]["image"], headers={"Origin": "http://127.0.0.1:8080"}
-        )
+        answer = httpx.get(tasks[0]["data"]["image"], headers={"Origin": "http://127.0.0.1:8080"})
         assert answer.headers["access-control-allow-origin"] == "*"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import attrs
 import pytest
 
 from redditvision.backends.local import Candidate, LocalBackend
@@ -98,15 +99,28 @@ def test_thirteen_models_are_learned_far_above_chance(models_model: TrainedModel
     assert models_model.label_map["BMW_Z4_Convertible_2012"] == "BMW Z4 Convertible 2012"
 
 
-def test_the_medium_preset_fine_tunes_the_five_series_and_records_its_curve(
+def test_the_medium_preset_fine_tunes_real_photos_and_records_its_curve(
     series: LabeledDataset, tmp_path: Path
 ) -> None:
-    # medium: EfficientNet-Lite0 fine-tuned; about 6 minutes on 2 quiet cores.
+    # medium (the default): EfficientNet-Lite0 fine-tuned. On all 383 photos it takes about
+    # 5 minutes on 2 quiet cores; its cross-validated figures are benchmarks
+    # (bench_local_cv). Here 24 photos a series and 4 epochs keep CI short.
+    kept: dict[str, int] = {}
+    images = []
+    for image in series.images:
+        if kept.get(image.label, 0) < 24:
+            kept[image.label] = kept.get(image.label, 0) + 1
+            images.append(image)
+    subset = split_dataset(attrs.evolve(series, images=tuple(images)), seed=0)
     with LocalBackend(
-        quality="medium", cache_dir=tmp_path / "cache", model_dir=tmp_path
+        quality="medium", epochs=4, cache_dir=tmp_path / "cache", model_dir=tmp_path
     ) as backend:
-        model = backend.train(series, out=tmp_path / "medium")
+        model = backend.train(subset, out=tmp_path / "medium")
     training = model.metadata["training"]
-    assert training["quality"] == "medium" and training["epochs_run"] >= 1
+    assert training["quality"] == "medium"
+    assert training["epochs_run"] == 4 and training["best_epoch"] == 4
     assert len(training["curve"]) == training["epochs_run"] + 1
-    assert model.metadata["test"]["macro_f1"] > 0.6
+    losses = [row["loss"] for row in training["curve"][1:]]
+    assert losses[-1] < losses[0]
+    # Five classes: chance is 0.2.
+    assert model.metadata["test"]["macro_f1"] > 0.4

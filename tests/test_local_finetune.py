@@ -310,3 +310,23 @@ def test_a_training_killed_after_an_epoch_resumes_from_its_checkpoint(
         [row["loss"] for row in uninterrupted[1:]], rel=1e-4
     )
     assert not list((root / "cache-resume" / "checkpoints").glob("*/state.json"))
+
+
+def test_the_default_preset_is_the_documented_one_and_the_environment_can_name_another(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from redditvision.backends.local import DEFAULT_QUALITY, QUALITY_ENV, default_quality
+    from redditvision.errors import ConfigError
+
+    monkeypatch.delenv(QUALITY_ENV, raising=False)
+    assert default_quality() == DEFAULT_QUALITY == "medium"
+    backend = LocalBackend(cache_dir=tmp_path / "c", model_dir=tmp_path / "m")
+    assert backend.quality == "medium"
+    assert backend.preset.mode == "finetune"
+    monkeypatch.setenv(QUALITY_ENV, "fast")
+    assert LocalBackend(cache_dir=tmp_path / "c", model_dir=tmp_path / "m").quality == "fast"
+    # An explicit preset wins over the environment.
+    assert LocalBackend(quality="high", cache_dir=tmp_path / "c").quality == "high"
+    monkeypatch.setenv(QUALITY_ENV, "turbo")
+    with pytest.raises(ConfigError, match="REDDITVISION_QUALITY='turbo' is not a preset"):
+        LocalBackend(cache_dir=tmp_path / "c")

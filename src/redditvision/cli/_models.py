@@ -83,7 +83,7 @@ def make_backend(
         use_cache: Local backend: use the embedding cache.
         on_progress: ``progress(done, total)`` during feature extraction.
         quality: Local backend: the preset (``fast``, ``medium``, ``high``, ``best``;
-            default ``fast``).
+            None: the backend's default, ``medium`` or ``$REDDITVISION_QUALITY``).
         **options: The :func:`~redditvision.cli._cloud.cloud_options` values (``project``,
             ``location``, ``state_dir``, ``api_endpoint``, ``insecure``) and
             ``model_type``.
@@ -228,11 +228,11 @@ def _data_options(fn: F) -> F:
 @click.option(
     "--quality",
     type=click.Choice(["fast", "medium", "high", "best"]),
-    default="fast",
-    show_default=True,
-    help="Local: fast = frozen EfficientNet-Lite0 features + head search (seconds); "
-    "medium = Lite0 fine-tuned at 224 px (minutes); high = Lite2 fine-tuned at 260 px + "
-    "flip TTA; best = Lite2 at 300 px, 12 epochs + flip TTA (slowest).",
+    default=None,
+    help="Local preset [default: medium, or $REDDITVISION_QUALITY]: fast = frozen "
+    "EfficientNet-Lite0 features + head search (seconds); medium = Lite0 fine-tuned at "
+    "256 px + flip TTA (minutes); high = Lite2 fine-tuned at 260 px + flip TTA; best = "
+    "Lite2 at 300 px, 12 epochs + flip TTA (slowest).",
 )
 @click.option(
     "--time-limit",
@@ -266,10 +266,10 @@ def train(
 ) -> None:
     """Train a classifier on labeled images.
 
-    Locally (the default), --quality picks the preset: with fast, features of every image
-    are extracted with EfficientNet-Lite0 (cached) and a few scikit-learn heads are compared
-    by cross-validated macro-F1 on the training split (the default); medium, high and best
-    fine-tune the network (a killed run resumes from its last epoch). The model is saved
+    Locally (the default), --quality picks the preset: medium (the default), high and best
+    fine-tune the network (a killed run resumes from its last epoch); with fast, features of
+    every image are extracted with EfficientNet-Lite0 (cached) and a few scikit-learn heads
+    are compared by cross-validated macro-F1 on the training split (seconds). The model is saved
     with its metrics and training curve to --out. Prints the model folder (or, with --json,
     the model and its scores).
     """

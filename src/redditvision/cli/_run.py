@@ -217,7 +217,8 @@ def sources_table(result: RunResult) -> Table:
 @click.option(
     "--quality",
     type=click.Choice(["fast", "medium", "high", "best"]),
-    help="Local preset (default fast): fast = frozen features and a head search; medium, "
+    help="Local preset (default medium, or $REDDITVISION_QUALITY): fast = frozen features "
+    "and a head search (seconds); medium, "
     "high, best fine-tune EfficientNet-Lite (see the local backend docs).",
 )
 @click.option(

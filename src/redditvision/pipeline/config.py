@@ -206,7 +206,7 @@ class BackendConfig:
         model_type: Vertex AI model type (default ``CLOUD``).
         time_limit_s: Local training time limit in seconds, or None.
         quality: Local backend preset (``fast``, ``medium``, ``high``, ``best``), or None
-            for the backend's default (``fast``).
+            for the backend's default (``medium``, or ``$REDDITVISION_QUALITY``).
         api_endpoint: Override the service endpoint (emulators and tests), or None.
         insecure: Talk plaintext gRPC to ``api_endpoint`` (loopback fakes only).
     """

@@ -55,7 +55,9 @@ from redditvision.backends.local._presets import (
     DEFAULT_QUALITY,
     PRESETS,
     QUALITIES,
+    QUALITY_ENV,
     Preset,
+    default_quality,
     get_preset,
 )
 from redditvision.backends.local._search import (
@@ -73,6 +75,7 @@ __all__ = [
     "LITE_NATIVE_SIZES",
     "PRESETS",
     "QUALITIES",
+    "QUALITY_ENV",
     "Backbone",
     "Candidate",
     "EfficientNetLite0Extractor",
@@ -95,6 +98,7 @@ __all__ = [
     "default_device",
     "default_model_dir",
     "default_num_threads",
+    "default_quality",
     "get_preset",
     "imagenet_class_names",
     "make_backbone",

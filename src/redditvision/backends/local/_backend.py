@@ -43,7 +43,7 @@ from redditvision.backends.local._folder import (
 from redditvision.backends.local._images import image_sha256
 from redditvision.backends.local._lpft import LP_CANDIDATES
 from redditvision.backends.local._predictor import LocalPredictor
-from redditvision.backends.local._presets import DEFAULT_QUALITY, Preset, get_preset
+from redditvision.backends.local._presets import Preset, default_quality, get_preset
 from redditvision.backends.local._search import (
     Candidate,
     probabilities,
@@ -180,7 +180,8 @@ class LocalBackend(FitMixin, Closeable):
     :class:`~redditvision.classify.PredictionBackend`.
 
     Args:
-        quality: ``"fast"``, ``"medium"``, ``"high"`` or ``"best"`` (default ``"fast"``).
+        quality: ``"fast"``, ``"medium"``, ``"high"`` or ``"best"``; None (default) takes
+            ``$REDDITVISION_QUALITY`` if set, else :data:`DEFAULT_QUALITY`.
         time_limit: Seconds training may take (default no limit); training stops at it with
             the best model so far and says so (``metadata["time_limit_reached"]``, the
             ``"stopped"`` event). ``TrainingBudget.time_limit_s`` also applies (the smaller
@@ -216,7 +217,7 @@ class LocalBackend(FitMixin, Closeable):
     def __init__(
         self,
         *,
-        quality: str = DEFAULT_QUALITY,
+        quality: str | None = None,
         time_limit: float | None = None,
         backbone: str | None = None,
         image_size: int | None = None,
@@ -233,6 +234,7 @@ class LocalBackend(FitMixin, Closeable):
         on_event: EventCallback | None = None,
     ) -> None:
         _check_dependencies()
+        quality = quality or default_quality()
         preset = get_preset(quality)
         overrides: dict[str, Any] = {}
         if backbone is not None:
