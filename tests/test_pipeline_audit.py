@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import attrs
 import pytest
 from click.testing import CliRunner
 
@@ -163,3 +164,40 @@ def test_an_unknown_audit_issue_in_the_config_is_refused_naming_the_known_ones(
             {"output": str(tmp_path), "source": {"images": str(tmp_path)},
              "audit": {"exclude": ["memes"]}}
         )  # fmt: skip
+
+
+def test_without_the_local_extra_the_audit_says_so_and_the_run_goes_on_unless_asked(
+    tmp_path: Path, photos: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from redditvision.errors import MissingDependencyError
+    from redditvision.pipeline._context import StepContext
+    from redditvision.pipeline.steps import audit
+
+    root, _ = photos
+    config = RunConfig.from_mapping(
+        {"output": str(tmp_path / "run"), "source": {"images": str(root)}}
+    )
+    (config.output).mkdir()
+    from redditvision.labels import label_folders
+    from redditvision.split import split_dataset
+    from redditvision.storage import write_local_dataset
+
+    write_local_dataset(split_dataset(label_folders(root)), config.output / "labeled.jsonl")
+    said: list[str] = []
+    ctx = StepContext(
+        config=config,
+        clients=_clients(tmp_path),
+        say=lambda _step, message: said.append(message),
+        progress=lambda *_: None,
+    )
+    monkeypatch.setitem(sys.modules, "cleanlab", None)  # as without the [local] extra
+    monkeypatch.setitem(sys.modules, "cleanlab.outlier", None)
+    outputs = audit(ctx)
+    assert "pip install 'redditvision[local]'" in outputs["not_run"]
+    assert said == [f"not run: {outputs['not_run']}"]
+
+    asked = attrs.evolve(ctx, config=config.with_overrides(audit__exclude=("duplicate",)))
+    with pytest.raises(MissingDependencyError, match=r"redditvision\[local\]"):
+        audit(asked)

@@ -369,11 +369,19 @@ def audit(ctx: StepContext) -> Mapping[str, Any]:
             cache=cache,
             progress=lambda _stage, done, total: ctx.progress("audit", done, total),
         )
-    except (MissingDependencyError, DatasetError) as exc:
+    except (ImportError, DatasetError) as exc:
+        problem: Exception = exc
+        if isinstance(exc, ImportError) and not isinstance(exc, MissingDependencyError):
+            problem = MissingDependencyError(
+                f"the audit needs the [local] extra (missing {exc.name or exc}): "
+                "pip install 'redditvision[local]'"
+            )
         if settings.asked:
-            raise
-        ctx.say("audit", f"not run: {exc}")
-        return {"not_run": str(exc)}
+            if problem is exc:
+                raise
+            raise problem from exc
+        ctx.say("audit", f"not run: {problem}")
+        return {"not_run": str(problem)}
     files = write_audit(report, folder)
     counts = report.counts()
     flagged = len(report.flagged())
