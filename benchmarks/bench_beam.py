@@ -54,6 +54,7 @@ def _train(root: Path) -> Path:
         for path in sorted((PHOTOS / folder).iterdir())[:4]
     ]
     with LocalBackend(
+        quality="fast",  # a frozen-feature model: the figures measure serving, not a preset
         cache_dir=root / "cache",
         model_dir=root,
         candidates=[Candidate(name="logreg-C0.1", head="logreg", c=0.1)],

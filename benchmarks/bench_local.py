@@ -108,10 +108,10 @@ def measure(quality: str, folds: int) -> list[dict[str, Any]]:
     rows.append(_row(f"{quality}: peak RSS", round(peak), "MiB", "the preset's own process"))
     rows.append(
         _row(
-            f"{quality}: machine load (1 min average)",
-            f"{load:.1f} / {os.getloadavg()[0]:.1f}",
+            f"{quality}: machine load (1 min average) after",
+            round(os.getloadavg()[0], 1),
             "",
-            "before / after; above 2 means other processes shared the 2 cores",
+            f"{load:.1f} before; above 2 means other processes shared the 2 cores",
         )
     )
     return rows
@@ -119,8 +119,10 @@ def measure(quality: str, folds: int) -> list[dict[str, Any]]:
 
 def run() -> list[dict[str, Any]]:
     """Measure every preset of ``BENCH_LOCAL_PRESETS``, each in its own process."""
+    from benchmarks import skipped
+
     if not DATA.is_dir():
-        return [_row("skipped", 0, "", f"{DATA} is absent")]
+        return [skipped("local", "local", f"{DATA} is absent")]
     presets = os.environ.get("BENCH_LOCAL_PRESETS", "fast,medium").split(",")
     folds = int(os.environ.get("BENCH_LOCAL_FOLDS", "3"))
     rows: list[dict[str, Any]] = []
@@ -133,7 +135,11 @@ def run() -> list[dict[str, Any]]:
             env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
         )
         if done.returncode != 0:
-            rows.append(_row(f"{quality}: failed", done.returncode, "", done.stderr[-300:]))
+            rows.append(
+                skipped(
+                    "local", f"{quality}: failed", f"exit {done.returncode}: {done.stderr[-300:]}"
+                )
+            )
             continue
         parsed = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
         rows += [row for row in parsed if row.get("benchmark") == "local"]
