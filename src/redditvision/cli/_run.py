@@ -99,6 +99,31 @@ def _summary(result: RunResult) -> dict[str, Any]:
     }
 
 
+def comparison_line(summary: Mapping[str, Any]) -> str:
+    """One line on the comparison: how often each side names the right class.
+
+    Args:
+        summary: :attr:`RunResult.comparison` (``ComparisonReport.summary_dict()``).
+
+    Returns:
+        E.g. ``compare: on 38 images the custom model names the right class 92% of the
+        time, the imagenet labels 0%``.
+    """
+    overall = summary.get("overall") or {}
+    images = overall.get("with_truth", overall.get("images", 0))
+    custom = overall.get("custom_accuracy")
+    generic = overall.get("generic_names_truth")
+
+    def share(value: Any) -> str:
+        return "n/a" if value is None else f"{value:.0%}"
+
+    return (
+        f"compare: on {images} images the custom model names the right class "
+        f"{share(custom)} of the time, the {summary.get('generic', 'generic')} labels "
+        f"{share(generic)}"
+    )
+
+
 def audit_line(audit: Mapping[str, Any]) -> str:
     """One line on the run's audit: what it flagged, what it changed, where the page is.
 
@@ -373,12 +398,7 @@ def run_command(
     err_console.print(sources_table(result))
     err_console.print(evaluation_table(result.evaluation))
     if result.comparison is not None:
-        shown = {
-            key: value
-            for key, value in result.comparison.items()
-            if not isinstance(value, dict | list)
-        }
-        err_console.print("comparison: " + ", ".join(f"{k}={v}" for k, v in shown.items()))
+        err_console.print(comparison_line(result.comparison), highlight=False)
     if result.audit is not None:
         err_console.print(audit_line(result.audit), highlight=False)
     err_console.print(f"model:  {result.model.resource}")
