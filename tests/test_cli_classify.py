@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from harness import ImageHost
+from harness.browser import console_lines, find_chromium, probe_page, run_chromium
 from redditvision.cli import main
 from redditvision.models import ImagePost, MediaItem
 from redditvision.serialize import post_to_json
@@ -152,18 +150,6 @@ def test_one_model_and_one_input_are_required(posts_file: Path, tmp_path: Path) 
     assert "NOT_SET_ANYWHERE_X" in unset.output
 
 
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--enable-logging=stderr",
-    "--v=0",
-)
-
 PROBE = """
 <script>
 window.addEventListener('load', function () {
@@ -192,54 +178,23 @@ window.addEventListener('load', function () {
 def test_the_page_renders_in_headless_chromium(
     endpoint: str, posts_file: Path, tmp_path: Path
 ) -> None:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    chromium = find_chromium()
     out = tmp_path / "out"
     run_classify(endpoint, posts_file, out)
     page = out / "index.html"
 
-    shot = subprocess.run(
-        [
-            chromium,
-            *CHROMIUM_FLAGS,
-            f"--user-data-dir={tmp_path / 'p1'}",
-            "--window-size=1200,1600",
-            f"--screenshot={tmp_path / 'page.png'}",
-            page.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    shot = run_chromium(
+        chromium,
+        tmp_path / "p1",
+        "--window-size=1200,1600",
+        f"--screenshot={tmp_path / 'page.png'}",
+        page.as_uri(),
     )
     assert shot.returncode == 0, shot.stderr[-2000:]
-    assert [line for line in shot.stderr.splitlines() if ":CONSOLE" in line] == []
+    assert console_lines(shot.stderr) == []
     assert (tmp_path / "page.png").stat().st_size > 10_000
 
-    probed = tmp_path / "probed.html"
-    probed.write_text(
-        page.read_text("utf-8").replace("</body>", PROBE + "</body>"), encoding="utf-8"
-    )
-    dom = subprocess.run(
-        [
-            chromium,
-            *CHROMIUM_FLAGS,
-            f"--user-data-dir={tmp_path / 'p2'}",
-            "--virtual-time-budget=10000",
-            "--dump-dom",
-            probed.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert dom.returncode == 0, dom.stderr[-2000:]
-    assert [line for line in dom.stderr.splitlines() if ":CONSOLE" in line] == []
-    match = re.search(r'<pre id="probe">(.*?)</pre>', dom.stdout, re.DOTALL)
-    assert match is not None, dom.stdout[-2000:]
-    result = json.loads(match.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    result, _ = probe_page(chromium, page, PROBE, tmp_path)
     cards = dict(result["sections"])
     assert sum(cards.values()) == 10
     assert cards["not classified"] == 1

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import io
-import json
-import re
 from pathlib import Path
 
 import pytest
 from PIL import Image, ImageStat
 
-from harness.browser import console_lines, find_chromium, run_chromium
+from harness.browser import console_lines, find_chromium, probe_page, run_chromium
 from redditvision.report import ReportFiles, write_report
 from test_report import make_evaluation, make_report
 
@@ -78,22 +76,7 @@ def test_report_renders_tables_and_images_sorts_and_logs_no_console_errors(
     assert image.size == (1280, 2400)
     assert max(ImageStat.Stat(image.convert("L")).stddev) > 10  # not a blank page
 
-    probed = tmp_path / "probed.html"
-    probed.write_text(
-        page.read_text("utf-8").replace("</body>", PROBE + "</body>"), encoding="utf-8"
-    )
-    dom = run_chromium(
-        chromium,
-        tmp_path / "profile-dom",
-        "--virtual-time-budget=10000",
-        "--dump-dom",
-        probed.as_uri(),
-    )
-    assert dom.returncode == 0, dom.stderr[-2000:]
-    assert console_lines(dom.stderr) == []
-    match = re.search(r'<pre id="probe">(.*?)</pre>', dom.stdout, re.DOTALL)
-    assert match is not None, dom.stdout[-2000:]
-    result = json.loads(match.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    result, dom = probe_page(chromium, page, PROBE, tmp_path)
     assert result["ready"] == "ready"
     assert result["tables"] == 6  # overall, classes, images, evaluation x3
     assert result["imageRows"] == 7
@@ -104,4 +87,4 @@ def test_report_renders_tables_and_images_sorts_and_logs_no_console_errors(
     scores = [float(s) for s in result["scores"] if s]
     assert scores == sorted(scores)
     assert result["scores"][-1] == ""  # the image without a score sorts last
-    assert "&lt;script&gt;alert" in dom.stdout
+    assert "&lt;script&gt;alert" in dom
