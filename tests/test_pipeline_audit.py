@@ -99,6 +99,18 @@ def test_audit_exclude_trains_on_the_cleaned_dataset_and_the_report_counts_it(
     table = report[report.index('id="audit-table"') :]
     assert "duplicate_across_labels" in table[: table.index("</table>")]
 
+    # A relabeled record changes the labels, not the counts the write step reports: the
+    # steps after the audit follow the cleaned dataset's bytes, so they train again.
+    cleaned_file = config.output / "audit" / "dataset.jsonl"
+    rows = [json.loads(line) for line in cleaned_file.read_text(encoding="utf-8").splitlines()]
+    first, other = rows[0], next(row for row in rows if row["label"] != rows[0]["label"])
+    first["label"], first["original_label"] = other["label"], other["original_label"]
+    cleaned_file.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    relabeled = run(config, clients=_clients(tmp_path))
+    statuses = {step.name: step.status for step in relabeled.steps}
+    assert statuses["audit"] == "reused"
+    assert statuses["write"] == statuses["train"] == statuses["evaluate"] == "ran"
+
     # Turning the exclusion off re-runs the audit and every step after it.
     relaxed = config.with_overrides(audit__exclude=("split_leak",))
     again = run(relaxed, clients=_clients(tmp_path))

@@ -557,21 +557,21 @@ def compare(ctx: StepContext) -> Mapping[str, Any]:
         if any(image.path.is_relative_to(folder) for folder in folders):
             aliases.setdefault(image.original_label, set()).add(image.path.parent.name)
 
-    with Classifier(ctx.model(), backend=ctx.backend()) as classifier:
+    model = ctx.model()
+    with Classifier(model, backend=ctx.backend()) as classifier:
         comparator = VisionComparator(generic=_generic(ctx), custom=classifier, aliases=aliases)
         report = comparator.compare(
             [str(image.path) for image in images],
             truth=[image.original_label for image in images],
             on_progress=advance,
         )
-    model = ctx.model()
     files = write_report(
         report,
         ctx.output / "report",
         evaluation=ctx.evaluation(),
         overwrite=True,
         audit=ctx.outputs.get("audit"),
-        training=model.metadata.get("training") if isinstance(model.metadata, Mapping) else None,
+        training=model.metadata.get("training"),
     )
     return {"report_html": str(files.html), "summary": report.summary_dict()}
 
@@ -666,8 +666,7 @@ STEPS: tuple[Step, ...] = (
         write,
         inputs=lambda ctx: (
             ctx.outputs["label"],
-            ctx.outputs.get("audit", {}).get("dataset_file"),
-            ctx.outputs.get("audit", {}).get("changes"),
+            _file_digest(ctx.dataset_file),
             attrs.asdict(ctx.config.writer),
         ),
         applies=_training,
@@ -675,7 +674,12 @@ STEPS: tuple[Step, ...] = (
     Step(
         "train",
         train,
-        inputs=lambda ctx: (ctx.outputs["write"], attrs.asdict(ctx.config.backend)),
+        # The dataset's bytes too: a relabeling audit changes labels, not the written counts.
+        inputs=lambda ctx: (
+            ctx.outputs["write"],
+            _file_digest(ctx.dataset_file),
+            attrs.asdict(ctx.config.backend),
+        ),
         applies=_training,
     ),
     Step(
