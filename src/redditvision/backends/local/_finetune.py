@@ -267,7 +267,8 @@ def _evaluate(
     with torch.inference_mode():
         for start in range(0, len(pixels), batch):
             chunk = pixels[start : start + batch].to(device).permute(0, 3, 1, 2).float()
-            logits = head(backbone.module(backbone.normalize(chunk)))
+            inputs = backbone.normalize(chunk).contiguous(memory_format=torch.channels_last)
+            logits = head(backbone.module(inputs))
             predicted.append(logits.argmax(1).cpu().numpy())
     return np.concatenate(predicted).astype(np.int64)
 
@@ -290,8 +291,10 @@ def _restore_optimizer(
             if key.startswith(f"opt.{index}.")
         }
         if state:
+            # empty_like keeps the parameter's memory format (channels-last while training).
             optimizer.state[param] = {
-                k: (v if k == "step" else v.to(param.device)) for k, v in state.items()
+                k: (v if k == "step" else torch.empty_like(param).copy_(v))
+                for k, v in state.items()
             }
 
 
@@ -347,7 +350,13 @@ def fine_tune(
                 TrainingEvent(kind=kind, epoch=epoch, epochs=epochs, message=message, **values)
             )
 
-    module = backbone.module.to(device)
+    # Channels-last (NHWC) tensors let oneDNN run the depthwise convolutions and their
+    # gradients without reordering: a training step of EfficientNet-Lite0 at 256 px took
+    # half as long on 2 cores. The module is turned back at the end.
+    module = backbone.module.to(device).to(memory_format=torch.channels_last)
+    frozen = backbone.freeze_blocks(preset.frozen_blocks)
+    if frozen:
+        logger.info("the stem and the first %d blocks stay frozen", frozen)
     head = torch.nn.Linear(backbone.dim, n_labels).to(device)
     with torch.no_grad():
         head.weight.copy_(torch.from_numpy(np.asarray(head_init[0], dtype=np.float32)))
@@ -376,7 +385,10 @@ def fine_tune(
 
     def snapshot() -> tuple[dict[str, Any], dict[str, Any]]:
         return (
-            {k: v.detach().cpu().clone() for k, v in module.state_dict().items()},
+            {
+                k: v.detach().cpu().clone(memory_format=torch.contiguous_format)
+                for k, v in module.state_dict().items()
+            },
             {k: v.detach().cpu().clone() for k, v in head.state_dict().items()},
         )
 
@@ -447,7 +459,9 @@ def fine_tune(
             inputs = _augment(torch, train_array[index.numpy()], size, preset, rng).to(device)
             for group in optimizer.param_groups:
                 group["lr"] = _one_cycle(step, total_steps, group["peak"])
-            logits = head(module(backbone.normalize(inputs)))
+            logits = head(
+                module(backbone.normalize(inputs).contiguous(memory_format=torch.channels_last))
+            )
             loss = torch.nn.functional.cross_entropy(
                 logits, labels[index].to(device), label_smoothing=preset.label_smoothing
             )
@@ -521,6 +535,7 @@ def fine_tune(
             epochs_run,
             f"early stopping after epoch {epochs_run}: keeping epoch {best_epoch}",
         )
+    module.to(memory_format=torch.contiguous_format)
     return FineTuneResult(
         backbone_state=best[0],
         weight=best[1]["weight"].numpy().astype(np.float32),

@@ -246,8 +246,8 @@ class FitMixin:
         )
         validation = None
         if val_pixels is not None:
-            plain = final.extract(blobs[n_train:])
-            mirrored = final.extract(blobs[n_train:], augmentation="hflip")
+            views = final.extract_views(blobs[n_train:])
+            plain, mirrored = views["none"], views["hflip"]
             validation = self._score(head, preset.tta, plain, mirrored, y_all[n_train:], n_labels)
         reached = tuned.stopped == "time_limit"
         metadata = self._search_metadata(result)

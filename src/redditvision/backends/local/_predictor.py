@@ -12,7 +12,11 @@ from numpy.typing import NDArray
 
 from redditvision.backends.local._backbones import FineTunedExtractor, load_weights, make_backbone
 from redditvision.backends.local._deps import require
-from redditvision.backends.local._extractor import FeatureExtractor, ImageDecodeError
+from redditvision.backends.local._extractor import (
+    FeatureExtractor,
+    ImageDecodeError,
+    extract_views,
+)
 from redditvision.backends.local._folder import WEIGHTS_FILE, load_head, read_manifest
 from redditvision.backends.local._search import probabilities
 from redditvision.errors import ConfigError, ModelFormatError, PredictionError
@@ -128,11 +132,12 @@ class LocalPredictor:
         if not images:
             return np.zeros((0, len(self.labels)))
         try:
-            plain = self.extractor.extract(images, augmentation="none")
-            proba = probabilities(self.head, plain, len(self.labels))
+            views = extract_views(
+                self.extractor, images, ("none", "hflip") if self.tta else ("none",)
+            )
+            proba = probabilities(self.head, views["none"], len(self.labels))
             if self.tta:
-                mirrored = self.extractor.extract(images, augmentation="hflip")
-                proba = (proba + probabilities(self.head, mirrored, len(self.labels))) / 2
+                proba = (proba + probabilities(self.head, views["hflip"], len(self.labels))) / 2
         except ImageDecodeError as exc:
             raise PredictionError(f"{exc.message}; pass JPEG, PNG, GIF, WebP or BMP bytes") from exc
         return proba

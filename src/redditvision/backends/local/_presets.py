@@ -53,6 +53,9 @@ class Preset:
         crop_scale: (min, max) share of the image area a random resized crop keeps.
         jitter: Brightness and contrast change at most (0.2 = +-20 %).
         tta: Average the prediction of an image and its mirror (flip TTA).
+        frozen_blocks: Blocks after the stem that stay frozen while fine-tuning, with the
+            stem (default 0: the whole network trains); see
+            :meth:`~redditvision.backends.local.Backbone.freeze_blocks`.
         description: One line for ``--help`` and the docs.
     """
 
@@ -71,6 +74,7 @@ class Preset:
     crop_scale: tuple[float, float] = (0.5, 1.0)
     jitter: float = 0.2
     tta: bool = False
+    frozen_blocks: int = 0
     description: str = ""
 
     def as_json(self) -> dict[str, Any]:
