@@ -7,6 +7,7 @@ import json
 import logging
 import re
 import socket
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -277,14 +278,40 @@ def test_a_body_over_the_size_cap_is_refused_before_it_is_read(
 def test_a_request_past_its_timeout_gets_deadline_exceeded(
     classifier: Classifier, images: list[bytes]
 ) -> None:
-    # The batch waits 5 s for company; the request may take 1 s.
+    # A second client sends its headers and part of its body, then stalls: the batch
+    # waits up to 5 s for it (a request is on its way), longer than the 1 s timeout.
     app = create_app(classifier, request_timeout=1.0, max_wait=5.0, max_batch_size=64)
     with BackgroundServer(app) as slow:
         wait_ready(slow.url)
-        answer = httpx.post(slow.url + "/predict", json=body_for(images[0]), timeout=30)
+        host, port = slow.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=30) as stalled:
+            stalled.sendall(
+                b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b'Content-Length: 100000\r\n\r\n{"instances": ['
+            )
+            # Until the server has taken the stalled request's headers.
+            assert any(
+                httpx.get(slow.url + "/metadata").json()["batching"]["incoming"] == 1
+                for _ in range(3000)
+            )
+            answer = httpx.post(slow.url + "/predict", json=body_for(images[0]), timeout=30)
         assert_google_error(answer, 504, "timeout")
         assert answer.json()["error"]["status"] == "DEADLINE_EXCEEDED"
         assert httpx.get(slow.url + "/health").status_code == 200
+
+
+def test_a_lone_request_does_not_wait_for_company(
+    classifier: Classifier, images: list[bytes]
+) -> None:
+    # max_wait is spent only while other requests are on their way: with none, a request
+    # is answered at once, not after the 30 s a batch may wait.
+    app = create_app(classifier, request_timeout=60.0, max_wait=30.0, max_batch_size=64)
+    with BackgroundServer(app) as lone:
+        wait_ready(lone.url)
+        started = time.monotonic()
+        answer = httpx.post(lone.url + "/predict", json=body_for(images[0]), timeout=60)
+        assert answer.status_code == 200, answer.text
+        assert time.monotonic() - started < 15
 
 
 def read_response(raw: socket.socket) -> bytes:

@@ -361,23 +361,24 @@ def create_app(
     async def predict(request: Request) -> Response:
         check_key(request)
         deadline = asyncio.get_running_loop().time() + request_timeout
-        try:
-            body = await asyncio.wait_for(read_body(request), timeout=request_timeout)
-        except TimeoutError as exc:
-            raise ApiError(
-                408,
-                f"the request body did not arrive within the {request_timeout:g}-second "
-                "request timeout",
-            ) from exc
-        except ClientDisconnect:
-            logger.info("a client disconnected before sending its whole request")
-            return Response(status_code=499)
-        parsed = parse_predict_request(
-            body,
-            request.headers.get("content-type"),
-            max_instances=max_instances,
-            max_instance_bytes=max_instance_bytes,
-        )
+        with batcher.incoming():
+            try:
+                body = await asyncio.wait_for(read_body(request), timeout=request_timeout)
+            except TimeoutError as exc:
+                raise ApiError(
+                    408,
+                    f"the request body did not arrive within the {request_timeout:g}-second "
+                    "request timeout",
+                ) from exc
+            except ClientDisconnect:
+                logger.info("a client disconnected before sending its whole request")
+                return Response(status_code=499)
+            parsed = parse_predict_request(
+                body,
+                request.headers.get("content-type"),
+                max_instances=max_instances,
+                max_instance_bytes=max_instance_bytes,
+            )
         if not state.ready:
             if state.load_error is not None:
                 raise ApiError(503, f"the model could not be loaded: {state.load_error}")
@@ -492,6 +493,7 @@ def create_app(
                     "images": stats.images,
                     "batches": stats.batches,
                     "largestBatch": stats.largest_batch,
+                    "incoming": batcher.incoming_requests,
                 },
             }
         )

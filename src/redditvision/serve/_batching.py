@@ -3,7 +3,9 @@
 Requests wait in an asyncio queue; one worker takes the first, gathers whatever else arrives
 within ``max_wait`` seconds (up to ``max_batch_size`` images), runs the model once on a
 single worker thread, and hands each request its own slice of the answers. While the model
-runs, new requests queue up, so under load batches fill without waiting at all.
+runs, new requests queue up, so under load batches fill without waiting at all. The wait is
+only spent while other requests are known to be on their way (their bodies still being read
+and parsed: see :meth:`DynamicBatcher.incoming`), so a lone request never waits.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import attrs
@@ -77,6 +79,7 @@ class DynamicBatcher:
         self._worker: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._carry: _Item | None = None
+        self._incoming = 0
 
     def __repr__(self) -> str:
         return f"DynamicBatcher(max_batch_size={self.max_batch_size}, max_wait={self.max_wait})"
@@ -104,6 +107,29 @@ class DynamicBatcher:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
+
+    @property
+    def incoming_requests(self) -> int:
+        """Requests on their way now (inside :meth:`incoming`); served on the metadata route."""
+        return self._incoming
+
+    @contextlib.contextmanager
+    def incoming(self) -> Iterator[None]:
+        """Mark a request on its way, from its headers until it calls :meth:`predict`.
+
+        A batch waits up to ``max_wait`` for more requests only while some are marked, so
+        wrap the reading and parsing of a request's body in this (the app does).
+
+        Example:
+            >>> with batcher.incoming():  # doctest: +SKIP
+            ...     images = parse(await request.body())
+            >>> answers = await batcher.predict(images)  # doctest: +SKIP
+        """
+        self._incoming += 1
+        try:
+            yield
+        finally:
+            self._incoming -= 1
 
     async def predict(self, images: Sequence[bytes]) -> list[list[Prediction]]:
         """Predict ``images`` in the next batch.
@@ -148,7 +174,8 @@ class DynamicBatcher:
             count = len(first.images)
             deadline = loop.time() + self.max_wait
             while count < self.max_batch_size:
-                item = await self._next(deadline - loop.time())
+                expected = self._incoming > 0 or self._carry is not None
+                item = await self._next(deadline - loop.time() if expected else 0.0)
                 if item is None:
                     break
                 if count + len(item.images) > self.max_batch_size:
