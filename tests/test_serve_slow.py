@@ -11,11 +11,12 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
 from harness import ImageHost
-from redditvision.backends.local import Candidate, LocalBackend
+from redditvision.backends.local import Candidate, LocalBackend, default_num_threads
 from redditvision.classify import Classifier
 from redditvision.cli import main
 from redditvision.models import ImagePost, LabeledDataset, LabeledImage, MediaItem, MLUse
@@ -100,6 +101,9 @@ def test_serve_answers_like_the_model_in_process_and_stops_on_sigterm(
     assert [[p.label for p in row] for row in got] == [[p.label for p in row] for row in want]
     for got_row, want_row in zip(got, want, strict=True):
         assert [p.score for p in got_row] == pytest.approx([p.score for p in want_row], abs=1e-5)
+    # The command runs one batch worker per core (at most 4), each with its share of threads.
+    limits = httpx.get(url + "/metadata").json()["limits"]
+    assert limits["workers"] == min(default_num_threads(), 4)
 
     example = subprocess.run(
         [

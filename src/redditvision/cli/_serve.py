@@ -61,6 +61,14 @@ __all__ = ["COMMANDS", "serve"]
     help="Milliseconds a request waits for others to share its forward pass.",
 )
 @click.option(
+    "--workers",
+    default=0,
+    show_default="one per core, at most 4",
+    type=click.IntRange(0),
+    help="Batches predicted at once, each on its own thread with cores/workers torch "
+    "threads (0: one per core, at most 4).",
+)
+@click.option(
     "--request-timeout",
     default=30.0,
     show_default=True,
@@ -76,6 +84,7 @@ def serve(
     max_instances: int,
     max_batch_size: int,
     max_wait_ms: float,
+    workers: int,
     request_timeout: float,
 ) -> None:
     """Serve a model folder over HTTP, speaking Vertex AI's online prediction shapes.
@@ -84,6 +93,8 @@ def serve(
     GET /health, /metadata and /docs. Binds 127.0.0.1 unless --host says otherwise, which
     needs --api-key-env. SIGTERM or Ctrl-C stops it gracefully: requests in flight finish.
     """
+    from redditvision.backends.local import EfficientNetLite0Extractor, LocalBackend
+    from redditvision.backends.local._extractor import default_num_threads
     from redditvision.classify import Classifier
     from redditvision.serve import serve as run_server
 
@@ -92,7 +103,13 @@ def serve(
         api_key = os.environ.get(api_key_env)
         if not api_key:
             raise ConfigError(f"--api-key-env {api_key_env}: that variable is not set or is empty")
-    with Classifier(model_dir, batch_size=max_batch_size) as classifier:
+    cores = default_num_threads()
+    workers = workers or min(cores, 4)
+    # Small batches run faster one per core than spread over all cores (DynamicBatcher).
+    backend = LocalBackend(
+        extractor=EfficientNetLite0Extractor(num_threads=max(1, cores // workers))
+    )
+    with Classifier(model_dir, backend=backend, batch_size=max_batch_size) as classifier:
         # Load now: a bad folder fails here, before listening.
         labels = getattr(classifier.predictor, "labels", ())
 
@@ -114,6 +131,7 @@ def serve(
             max_instances=max_instances,
             max_batch_size=max_batch_size,
             max_wait=max_wait_ms / 1000,
+            workers=workers,
             request_timeout=request_timeout,
         )
     err_console.print("stopped", highlight=False)

@@ -197,6 +197,7 @@ def create_app(
     request_timeout: float = 30.0,
     max_batch_size: int | None = None,
     max_wait: float = 0.005,
+    workers: int = 1,
     api_key: str | None = None,
     deployed_model_id: str | None = None,
 ) -> FastAPI:
@@ -223,7 +224,11 @@ def create_app(
             yet 504, both ``DEADLINE_EXCEEDED``.
         max_batch_size: Most images in one forward pass (default the classifier's
             ``batch_size``).
-        max_wait: Seconds the first request of a batch waits for more (default 0.005).
+        max_wait: Seconds the first request of a batch waits for more (default 0.005),
+            only while other requests are on their way.
+        workers: Batches predicted at once, each on its own thread (default 1; see
+            :class:`DynamicBatcher`). ``redditvision serve`` runs one per core, each
+            with one torch thread.
         api_key: When set, the predict and metadata routes need it in the ``x-goog-api-key``
             header or as ``Authorization: Bearer KEY``; compared in constant time, never
             logged.
@@ -251,6 +256,7 @@ def create_app(
         lambda images: classifier.predict_many(images),
         max_batch_size=max_batch_size or classifier.batch_size,
         max_wait=max_wait,
+        workers=workers,
     )
     state = _State(classifier, batcher=batcher)
     key_bytes = api_key.encode("utf-8") if api_key is not None else None
@@ -487,6 +493,7 @@ def create_app(
                     "requestTimeoutSeconds": request_timeout,
                     "maxBatchSize": batcher.max_batch_size,
                     "maxWaitSeconds": batcher.max_wait,
+                    "workers": batcher.workers,
                 },
                 "batching": {
                     "requests": stats.requests,
