@@ -57,6 +57,7 @@ def cross_validate(
     rows: list[dict[str, Any]] = []
     truth: list[str] = []
     guess: list[str] = []
+    guess_plain: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         for fold, (rest, test) in enumerate(outer.split(np.zeros(len(y)), y, groups)):
             if only is not None and fold != only:
@@ -81,8 +82,15 @@ def cross_validate(
             evaluation = backend.evaluate(model)
             predictor = backend.open_predictor(model)
             test_images = [images[i] for i in test]
-            proba = predictor.probabilities([im.path.read_bytes() for im in test_images])
+            blobs = [im.path.read_bytes() for im in test_images]
+            proba = predictor.probabilities(blobs)
             predicted = [predictor.labels[j] for j in proba.argmax(axis=1)]
+            if predictor.tta:  # the same network without flip TTA, to weigh what TTA buys
+                predictor.tta = False
+                plain = predictor.probabilities(blobs)
+                guess_plain += [predictor.labels[j] for j in plain.argmax(axis=1)]
+            else:
+                guess_plain += predicted
             predictor.close()
             truth += [im.label for im in test_images]
             guess += predicted
@@ -115,6 +123,7 @@ def cross_validate(
         "folds": folds,
         "folds_run": len(rows),
         "macro_f1": round(float(f1_score(truth, guess, average="macro")), 4),
+        "macro_f1_without_tta": round(float(f1_score(truth, guess_plain, average="macro")), 4),
         "accuracy": round(float(np.mean(np.array(truth) == np.array(guess))), 4),
         "mean_fold_macro_f1": round(float(np.mean([r["macro_f1"] for r in rows])), 4),
         "chance_macro_f1": round(f1_chance, 4),

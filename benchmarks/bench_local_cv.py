@@ -39,7 +39,12 @@ def _rows(folds: list[dict[str, Any]]) -> list[dict[str, Any]]:
             f"{pooled['folds']}-fold pooled, accuracy {pooled['accuracy']}; fold mean "
             f"{pooled['mean_fold_macro_f1']} (lowest {min(r['macro_f1'] for r in runs)}, "
             f"highest {max(r['macro_f1'] for r in runs)}); chance macro-F1 "
-            f"{pooled['chance_macro_f1']}, accuracy {pooled['chance_accuracy']}",
+            f"{pooled['chance_macro_f1']}, accuracy {pooled['chance_accuracy']}"
+            + (
+                f"; without flip TTA {pooled['macro_f1_without_tta']}"
+                if "macro_f1_without_tta" in pooled
+                else ""
+            ),
         ),
         _row(
             f"{quality}: {grouping} CV training time per fold",

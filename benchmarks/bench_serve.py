@@ -3,9 +3,10 @@
 A real EfficientNet-Lite0 model (trained on 24 BMW photos) is served by ``redditvision
 serve`` in its own process; an async httpx load generator sends one image per request (as
 Vertex AI AutoML image endpoints take) at concurrency 1, 8 and 32 and records requests/s and
-p50/p99 latency. The baseline is the same model in this process, ``predict_many`` over the
-same 64 images in batches of 32. Goal (issue 15): at concurrency 8 the server reaches at
-least 0.8 of in-process throughput, thanks to dynamic batching.
+p50/p99 latency, best of 3 rounds. The baseline is the same model in this process,
+``predict_many`` over the same 64 images in batches of 32 (best of 3 too). Goal (issue 15):
+at concurrency 8 the server reaches at least 0.8 of in-process throughput, thanks to dynamic
+batching.
 
 Run alone (prints the rows, writes benchmarks/results/serve.json)::
 
@@ -37,7 +38,8 @@ FOLDERS = {
     "3-4series": "BMW 3 Series Sedan 2012",
 }
 LEVELS = (1, 8, 32)
-REQUESTS = {1: 32, 8: 64, 32: 64}
+REQUESTS = {1: 32, 8: 128, 32: 128}
+ROUNDS = 3  # best of 3 rounds, as the in-process baseline: the 2 cores are noisy
 
 
 def _row(metric: str, value: Any, unit: str, note: str = "") -> dict[str, Any]:
@@ -193,7 +195,10 @@ def run() -> list[dict[str, Any]]:
                 time.sleep(0.05)
             for level in LEVELS:
                 before = httpx.get(url + "/metadata").json()["batching"]
-                measured = asyncio.run(_load(url, images, level, REQUESTS[level]))
+                rounds = [
+                    asyncio.run(_load(url, images, level, REQUESTS[level])) for _ in range(ROUNDS)
+                ]
+                measured = max(rounds, key=lambda r: r["rps"])
                 after = httpx.get(url + "/metadata").json()["batching"]
                 batches = after["batches"] - before["batches"]
                 mean_batch = (after["images"] - before["images"]) / max(1, batches)
@@ -204,19 +209,20 @@ def run() -> list[dict[str, Any]]:
                         f"server, concurrency {level}",
                         round(measured["rps"], 1),
                         "requests/s",
-                        f"{ratio:.2f}x in-process{goal}; mean batch {mean_batch:.1f} images",
+                        f"{ratio:.2f}x in-process{goal}; best of {ROUNDS}; mean batch "
+                        f"{mean_batch:.1f} images",
                     ),
                     _row(
                         f"server, concurrency {level}: p50 latency",
                         round(measured["p50"]),
                         "ms",
-                        f"{REQUESTS[level]} requests of 1 image",
+                        f"{REQUESTS[level]} requests of 1 image, in the best round",
                     ),
                     _row(
                         f"server, concurrency {level}: p99 latency",
                         round(measured["p99"]),
                         "ms",
-                        f"{REQUESTS[level]} requests of 1 image",
+                        f"{REQUESTS[level]} requests of 1 image, in the best round",
                     ),
                 ]
         finally:
