@@ -228,7 +228,9 @@ def create_app(
             only while other requests are on their way.
         workers: Batches predicted at once, each on its own thread (default 1; see
             :class:`DynamicBatcher`). ``redditvision serve`` runs one per core, each
-            with one torch thread.
+            with one torch thread; in your own code give the classifier's local backend
+            that many threads, ``LocalBackend(extractor=EfficientNetLite0Extractor(
+            num_threads=cores // workers))`` (torch's thread count is per process).
         api_key: When set, the predict and metadata routes need it in the ``x-goog-api-key``
             header or as ``Authorization: Bearer KEY``; compared in constant time, never
             logged.
