@@ -93,8 +93,11 @@ def serve(
     GET /health, /metadata and /docs. Binds 127.0.0.1 unless --host says otherwise, which
     needs --api-key-env. SIGTERM or Ctrl-C stops it gracefully: requests in flight finish.
     """
-    from redditvision.backends.local import EfficientNetLite0Extractor, LocalBackend
-    from redditvision.backends.local._extractor import default_num_threads
+    from redditvision.backends.local import (
+        EfficientNetLite0Extractor,
+        LocalBackend,
+        default_num_threads,
+    )
     from redditvision.classify import Classifier
     from redditvision.serve import serve as run_server
 

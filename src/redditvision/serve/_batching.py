@@ -203,7 +203,7 @@ class DynamicBatcher:
             count = len(first.images)
             deadline = loop.time() + self.max_wait
             while count < self.max_batch_size:
-                expected = self._incoming > 0 or self._carry is not None
+                expected = self._incoming > 0  # other requests are still being read
                 item = await self._next(deadline - loop.time() if expected else 0.0)
                 if item is None:
                     break
