@@ -358,3 +358,36 @@ def test_a_run_folder_given_as_model_names_the_model_folder_inside(tmp_path: Pat
     (inner / "model.json").write_text("{}", encoding="utf-8")
     with pytest.raises(ModelFormatError, match=r"model folders inside it: .*bmw-20261130T000000Z"):
         LocalBackend().load(tmp_path / "run")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_head_search_keeps_flip_tta_only_when_it_beats_the_plain_head_by_the_margin(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TTA halves prediction throughput, so the search picks it only for a real CV gain."""
+    import numpy as np
+
+    from redditvision.backends.local import _search
+    from redditvision.backends.local._search import TTA_MIN_GAIN, search
+
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(3), 20)
+    centers = rng.normal(size=(3, 16)) * 0.8
+    plain = (centers[y] + rng.normal(size=(60, 16))).astype(np.float32)
+    # The mirror is another noisy view of the same image: averaging the two helps.
+    mirrored = (centers[y] + rng.normal(size=(60, 16))).astype(np.float32)
+    result = search(plain, mirrored, y, 3)
+    best = {
+        tta: max(row["cv_macro_f1"] for row in result.table if row["tta"] is tta)
+        for tta in (False, True)
+    }
+    assert result.tta is (best[True] >= best[False] + TTA_MIN_GAIN)
+    assert result.cv_macro_f1 == pytest.approx(best[result.tta], abs=1e-6)
+    assert result.tta  # two noisy views of each image: averaging them gains here
+    # Identical views: TTA cannot gain, so it is never chosen.
+    assert search(plain, plain.copy(), y, 3).tta is False
+    # A gain below the margin is not enough.
+    monkeypatch.setattr(_search, "TTA_MIN_GAIN", best[True] - best[False] + 0.001)
+    plain_only = search(plain, mirrored, y, 3)
+    assert plain_only.tta is False
+    assert plain_only.cv_macro_f1 == pytest.approx(best[False], abs=1e-6)

@@ -31,7 +31,9 @@ from redditvision.backends.local._inference import (
     decoded_chunks,
     fuse_for_inference,
     inference_network,
+    map_chunks,
     network_input,
+    stream_plan,
 )
 
 
@@ -174,3 +176,57 @@ def test_decoded_chunks_come_in_order_and_raise_where_the_input_is_bad() -> None
     with pytest.raises(ValueError, match="chunk at 2"):
         consume()
     assert seen == [0]
+
+
+@pytest.mark.parametrize("kind", ["lite0", "finetuned"])
+def test_several_streams_give_the_features_of_one(kind: str) -> None:
+    images = [_photo(seed) for seed in range(7)]
+    extractors: list[EfficientNetLite0Extractor | FineTunedExtractor] = []
+    for streams in (1, 2):
+        if kind == "lite0":
+            extractors.append(EfficientNetLite0Extractor(num_threads=2, streams=streams))
+        else:
+            extractors.append(
+                FineTunedExtractor(
+                    make_backbone("efficientnet-lite0"),
+                    version="test",
+                    device="cpu",
+                    num_threads=2,
+                    streams=streams,
+                )
+            )
+    one, two = (e.extract_views(images, ("none", "hflip")) for e in extractors)
+    for view in ("none", "hflip"):
+        assert one[view].shape == (7, 1280)
+        assert np.allclose(one[view], two[view], atol=1e-5)
+
+
+def test_map_chunks_runs_streams_on_their_own_threads_in_order_and_restores_torch() -> None:
+    before = torch.get_num_threads()
+    seen_threads: list[int] = []
+
+    def decode(chunk: Sequence[int], start: int) -> list[int]:
+        if any(value < 0 for value in chunk):
+            raise ValueError(f"bad value in the chunk at {start}")
+        return list(chunk)
+
+    def infer(chunk: list[int]) -> list[int]:
+        seen_threads.append(torch.get_num_threads())
+        return [value * 10 for value in chunk]
+
+    out = map_chunks([1, 2, 3, 4, 5], 2, decode, infer, streams=2, threads_per_stream=1)
+    assert out == [[10, 20], [30, 40], [50]]
+    assert seen_threads == [1, 1, 1]
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="chunk at 2"):  # the first bad chunk, in order
+        map_chunks([1, 2, -3, 4, -5, 6], 2, decode, infer, streams=2, threads_per_stream=1)
+    assert torch.get_num_threads() == before
+    assert map_chunks([1, 2, 3], 2, decode, infer, streams=1) == [[10, 20], [30]]
+
+
+def test_stream_plan_gives_one_stream_per_thread_on_a_cpu_and_one_on_a_gpu() -> None:
+    assert stream_plan(2, "cpu", None) == (2, 1)
+    assert stream_plan(8, "cpu", 2) == (2, 4)
+    assert stream_plan(2, "cpu", 5) == (2, 1)  # never more streams than threads
+    assert stream_plan(1, "cpu", None) == (1, 1)
+    assert stream_plan(8, "cuda", None) == (1, 8)

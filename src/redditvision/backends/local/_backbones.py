@@ -33,9 +33,10 @@ from PIL import UnidentifiedImageError
 from redditvision.backends.local._deps import require
 from redditvision.backends.local._images import DECODE_ERRORS, decode_rgb
 from redditvision.backends.local._inference import (
-    decoded_chunks,
     inference_network,
+    map_chunks,
     network_input,
+    stream_plan,
 )
 from redditvision.errors import ConfigError, MissingDependencyError, ModelFormatError
 
@@ -379,6 +380,9 @@ class FineTunedExtractor:
             fastest (see :class:`~redditvision.backends.local.EfficientNetLite0Extractor`),
             32 on a GPU).
         device: ``"cpu"``, ``"cuda"``, ... (default :func:`default_device`).
+        streams: Batches run at once on a CPU, each on ``num_threads // streams`` torch
+            threads (default ``num_threads``: one batch per core; see
+            :func:`~redditvision.backends.local._inference.stream_plan`); a GPU runs one.
     """
 
     def __init__(
@@ -389,6 +393,7 @@ class FineTunedExtractor:
         num_threads: int | None = None,
         batch_size: int | None = None,
         device: str | None = None,
+        streams: int | None = None,
     ) -> None:
         from redditvision.backends.local._extractor import default_num_threads
 
@@ -405,11 +410,17 @@ class FineTunedExtractor:
         self.num_threads = num_threads or default_num_threads()
         self.batch_size = batch_size
         self.device = device
+        if streams is not None and streams < 1:
+            raise ValueError(f"streams must be at least 1, got {streams}")
+        self.streams = streams
         self._network: Any = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"FineTunedExtractor({self.backbone!r}, batch_size={self.batch_size})"
+        return (
+            f"FineTunedExtractor({self.backbone!r}, batch_size={self.batch_size}, "
+            f"streams={self.streams})"
+        )
 
     def _prepare(self) -> Any:
         torch = require("torch")
@@ -462,17 +473,32 @@ class FineTunedExtractor:
         if not images:
             return {a: np.zeros((0, self.dim), dtype=np.float32) for a in augmentations}
         torch = self._prepare()
-        out: dict[str, list[NDArray[np.float32]]] = {a: [] for a in augmentations}
         assert self.batch_size is not None
-        for _, pixels in decoded_chunks(images, self.batch_size, self._pixels):
-            batch = torch.from_numpy(pixels).to(self.device).permute(0, 3, 1, 2).float()
-            normalized = self.backbone.normalize(batch)
-            for augmentation in augmentations:
-                view = normalized.flip(3) if augmentation == "hflip" else normalized
-                with torch.inference_mode():
-                    features = self._network(network_input(view))
-                out[augmentation].append(features.float().cpu().numpy())
-        return {a: np.concatenate(rows).astype(np.float32, copy=False) for a, rows in out.items()}
+        assert self.device is not None
+
+        def infer(pixels: NDArray[np.uint8]) -> dict[str, NDArray[np.float32]]:
+            views = {}
+            with torch.inference_mode():
+                batch = torch.from_numpy(pixels).to(self.device).permute(0, 3, 1, 2).float()
+                normalized = self.backbone.normalize(batch)
+                for augmentation in augmentations:
+                    view = normalized.flip(3) if augmentation == "hflip" else normalized
+                    views[augmentation] = self._network(network_input(view)).float().cpu().numpy()
+            return views
+
+        streams, per_stream = stream_plan(self.num_threads, self.device, self.streams)
+        results = map_chunks(
+            images,
+            self.batch_size,
+            self._pixels,
+            infer,
+            streams=streams,
+            threads_per_stream=per_stream,
+        )
+        return {
+            a: np.concatenate([r[a] for r in results]).astype(np.float32, copy=False)
+            for a in augmentations
+        }
 
 
 def load_weights(backbone: Backbone, state: Mapping[str, Any], *, source: str) -> None:

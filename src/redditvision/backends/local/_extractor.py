@@ -13,9 +13,10 @@ from numpy.typing import NDArray
 
 from redditvision.backends.local._deps import require
 from redditvision.backends.local._inference import (
-    decoded_chunks,
     inference_network,
+    map_chunks,
     network_input,
+    stream_plan,
 )
 from redditvision.errors import DatasetError
 
@@ -144,8 +145,11 @@ class EfficientNetLite0Extractor:
             small batches run faster than large ones (their activations stay in cache):
             the network alone ran about 84 images/s in batches of 2, 72 in batches of 4
             and 57 in batches of 8 (batch norms folded, channels-last; see
-            :func:`~redditvision.backends.local._inference.inference_network`). The next
-            batch is decoded while the network runs.
+            :func:`~redditvision.backends.local._inference.inference_network`).
+        streams: Batches run at once, each on ``num_threads // streams`` torch threads
+            (default ``num_threads``: one batch per core, each decoding its own images;
+            see :func:`~redditvision.backends.local._inference.stream_plan`). With one
+            stream the next batch is decoded while the network runs.
 
     Raises:
         MissingDependencyError: torch or the EfficientNet packages are not installed (on
@@ -163,18 +167,23 @@ class EfficientNetLite0Extractor:
         "features": "global average pool of the last 1x1 conv (1280)",
     }
 
-    def __init__(self, *, num_threads: int | None = None, batch_size: int = 2) -> None:
+    def __init__(
+        self, *, num_threads: int | None = None, batch_size: int = 2, streams: int | None = None
+    ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if streams is not None and streams < 1:
+            raise ValueError(f"streams must be at least 1, got {streams}")
         self.num_threads = num_threads or default_num_threads()
         self.batch_size = batch_size
+        self.streams = streams
         self._network: Any = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return (
             f"EfficientNetLite0Extractor(num_threads={self.num_threads}, "
-            f"batch_size={self.batch_size})"
+            f"batch_size={self.batch_size}, streams={self.streams})"
         )
 
     def _load(self) -> Any:
@@ -213,21 +222,35 @@ class EfficientNetLite0Extractor:
             )
         network = self._load()
         torch = require("torch")
-        features: dict[str, list[NDArray[np.float32]]] = {a: [] for a in augmentations}
-        scores = []
-        for _, pixels in decoded_chunks(images, self.batch_size, self._batch):
+
+        def infer(
+            pixels: NDArray[np.float32],
+        ) -> tuple[dict[str, NDArray[np.float32]], NDArray[np.float32] | None]:
             base = torch.from_numpy(pixels)
-            for augmentation in augmentations:
-                view = base.flip(3) if augmentation == "hflip" else base
-                with torch.inference_mode():
+            views: dict[str, NDArray[np.float32]] = {}
+            chunk_scores = None
+            with torch.inference_mode():
+                for augmentation in augmentations:
+                    view = base.flip(3) if augmentation == "hflip" else base
                     maps = network.extract_features(network_input(view))
                     pooled = network._avg_pooling(maps).flatten(1)
-                    features[augmentation].append(pooled.numpy().astype(np.float32, copy=False))
+                    views[augmentation] = pooled.numpy().astype(np.float32, copy=False)
                     if logits and augmentation == "none":
-                        scores.append(network._fc(pooled).numpy().astype(np.float32, copy=False))
-        return {a: np.concatenate(rows) for a, rows in features.items()}, (
-            np.concatenate(scores) if logits else None
+                        chunk_scores = network._fc(pooled).numpy().astype(np.float32, copy=False)
+            return views, chunk_scores
+
+        streams, per_stream = stream_plan(self.num_threads, "cpu", self.streams)
+        results = map_chunks(
+            images,
+            self.batch_size,
+            self._batch,
+            infer,
+            streams=streams,
+            threads_per_stream=per_stream,
         )
+        features = {a: np.concatenate([r[0][a] for r in results]) for a in augmentations}
+        scores = [r[1] for r in results if r[1] is not None]
+        return features, (np.concatenate(scores) if logits else None)
 
     def extract_views(
         self, images: Sequence[bytes], augmentations: Sequence[str] = AUGMENTATIONS
