@@ -110,6 +110,7 @@ PRESETS: dict[str, Preset] = {
         backbone="efficientnet-lite0",
         image_size=256,
         epochs=10,
+        batch_size=8,
         lr_backbone=2e-4,
         tta=True,
         description="EfficientNet-Lite0 fine-tuned at 256 px, flip TTA (minutes on 2 cores)",
