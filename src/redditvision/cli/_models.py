@@ -231,7 +231,7 @@ def _data_options(fn: F) -> F:
     default=None,
     help="Local preset [default: medium, or $REDDITVISION_QUALITY]: fast = frozen "
     "EfficientNet-Lite0 features + head search (seconds); medium = Lite0 fine-tuned at "
-    "256 px (minutes); high = Lite2 fine-tuned at 260 px + flip TTA; best = "
+    "288 px, first 3 blocks frozen (minutes); high = Lite2 fine-tuned at 260 px + flip TTA; best = "
     "Lite2 at 300 px, 12 epochs + flip TTA (slowest).",
 )
 @click.option(

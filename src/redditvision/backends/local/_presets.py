@@ -108,11 +108,15 @@ PRESETS: dict[str, Preset] = {
         name="medium",
         mode="finetune",
         backbone="efficientnet-lite0",
-        image_size=256,
+        image_size=288,
         epochs=10,
         batch_size=8,
         lr_backbone=2e-4,
-        description="EfficientNet-Lite0 fine-tuned at 256 px (minutes on 2 cores)",
+        frozen_blocks=3,
+        description=(
+            "EfficientNet-Lite0 fine-tuned at 288 px, stem and first 3 blocks frozen "
+            "(minutes on 2 cores)"
+        ),
     ),
     "high": Preset(
         name="high",
