@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import click
 
 from redditvision.backends import Backend, backend_names, build_backend, get_backend
+from redditvision.backends.local import DEFAULT_QUALITY, PRESETS, QUALITIES, QUALITY_ENV
 from redditvision.cli._cloud import (
     DATASET_OR_URI,
     cloud_options,
@@ -227,12 +228,11 @@ def _data_options(fn: F) -> F:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split.")
 @click.option(
     "--quality",
-    type=click.Choice(["fast", "medium", "high", "best"]),
+    type=click.Choice(QUALITIES),
     default=None,
-    help="Local preset [default: medium, or $REDDITVISION_QUALITY]: fast = frozen "
-    "EfficientNet-Lite0 features + head search (seconds); medium = Lite0 fine-tuned at "
-    "288 px, first 3 blocks frozen (minutes); high = Lite2 fine-tuned at 260 px + flip TTA; best = "
-    "Lite2 at 300 px, 12 epochs + flip TTA (slowest).",
+    help=f"Local preset [default: {DEFAULT_QUALITY}, or ${QUALITY_ENV}]: "
+    + "; ".join(f"{name} = {preset.description}" for name, preset in PRESETS.items())
+    + ".",
 )
 @click.option(
     "--time-limit",

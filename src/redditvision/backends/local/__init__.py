@@ -9,7 +9,7 @@ Public names:
 
 * :class:`LocalBackend` - :class:`~redditvision.training.TrainingBackend` and
   :class:`~redditvision.classify.PredictionBackend` on this machine; ``quality=`` picks a
-  :class:`Preset` from :data:`PRESETS` (``fast`` (default), ``medium``, ``high``, ``best``).
+  :class:`Preset` from :data:`PRESETS` (``fast``, ``medium`` (default), ``high``, ``best``).
 * :func:`make_backbone`, :class:`Backbone`, :func:`backbone_from_timm`,
   :func:`backbone_from_open_clip` - pretrained networks (EfficientNet-Lite0/1/2, timm,
   open_clip); :class:`FineTunedExtractor` - features of one.
